@@ -1,0 +1,20 @@
+"""LIF neurons: pure functional dynamics, surrogate gradients, and the module shell."""
+
+from snnbench.neurons.functional import LIF_BACKENDS, LIFParameters, lif_multistep, lif_multistep_reference, lif_step
+from snnbench.neurons.module import GRANULARITIES, LIF, threshold_shape
+from snnbench.neurons.surrogate import SURROGATES, Surrogate, create_surrogate, heaviside
+
+__all__ = [
+    "GRANULARITIES",
+    "LIF",
+    "LIF_BACKENDS",
+    "LIFParameters",
+    "SURROGATES",
+    "Surrogate",
+    "create_surrogate",
+    "heaviside",
+    "lif_multistep",
+    "lif_multistep_reference",
+    "lif_step",
+    "threshold_shape",
+]
