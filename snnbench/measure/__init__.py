@@ -1,0 +1,1 @@
+"""Measurement of what a run costs (e.g. GPU power and energy: :mod:`snnbench.measure.power`)."""

@@ -1,0 +1,73 @@
+"""Time-first building blocks. Stateless layers fold time into the batch: ``[T, B, ...] -> [T*B, ...] -> [T, B, ...]``.
+
+Folding lets one conv/linear/BatchNorm/pool call process all T steps at once; BatchNorm therefore normalises over
+batch and time together. Only the LIF neurons (``snnbench.neurons.LIF``) carry state across time.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class TimeFold(nn.Module):
+    """Apply a stateless module to every time step by folding time into the batch."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        T, B = x_seq.shape[:2]
+        y = self.module(x_seq.flatten(0, 1))
+        return y.unflatten(0, (T, B))
+
+
+class SeqDropout(nn.Module):
+    """Dropout with one mask per sample shared by all time steps (a dropped neuron stays dropped for the sample)."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x_seq
+        mask = torch.empty_like(x_seq[0]).bernoulli_(1 - self.p) / (1 - self.p)
+        return x_seq * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class PopulationReadout(nn.Module):
+    r"""Class scores from output spikes ``[T, B, C·P]``: the firing rate of each class's P neurons,
+    :math:`r_c = \frac{1}{T P} \sum_t \sum_{p} s_{t, c, p}`, giving ``[B, C]`` in [0, 1]."""
+
+    def __init__(self, num_classes: int, population: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.population = population
+
+    def forward(self, spikes: Tensor) -> Tensor:
+        T, B = spikes.shape[:2]
+        return spikes.reshape(T, B, self.num_classes, self.population).mean(dim=(0, 3))
+
+    def extra_repr(self) -> str:
+        return f"classes={self.num_classes}, population={self.population}"
+
+
+class SpikingNet(nn.Module):
+    """``features`` (time-first layers ending in spiking output neurons) followed by a population readout.
+
+    ``forward`` maps input ``[T, B, C, H, W]`` to class rates ``[B, classes]``.
+    """
+
+    def __init__(self, features: nn.Sequential, readout: PopulationReadout, *, depth: int) -> None:
+        super().__init__()
+        self.features = features
+        self.readout = readout
+        self.depth = depth
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        return self.readout(self.features(x_seq))

@@ -1,0 +1,151 @@
+"""The results store: one directory per cell, every file written atomically, a completion marker last.
+
+Layout::
+
+    <results>/<suite>/suite.json                      suite name, description, schema version
+    <results>/<suite>/<slug>-<cell_id>/spec.json      resolved cell spec (+ cell_id, suite, matrix axes)
+                                       provenance.json snnbench version/commit, torch/CUDA, device, seed, host
+                                       history.json    per-epoch records
+                                       metrics.json    final metrics, status ("done" | "failed"), error
+                                       model.pt        state_dict (loads with weights_only=True)
+                                       done.json       written last: the cell is finished
+
+A file is written to a temporary name in the same directory, flushed, fsynced, then renamed over the target, so a
+reader never sees half a file. A cell without ``done.json`` is unfinished whatever else it holds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snnbench.errors import ResultsError
+
+SCHEMA_VERSION = 1
+DONE = "done.json"
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN/inf become ``null`` (strict JSON); everything else passes through."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    text = json.dumps(_json_safe(obj), indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class CellStore:
+    """Files of one cell."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        atomic_write_json(self.path / name, obj)
+
+    def read_json(self, name: str, default: Any = None) -> Any:
+        p = self.path / name
+        return read_json(p) if p.exists() else default
+
+    def save_model(self, model: torch.nn.Module) -> None:
+        atomic_torch_save(self.path / "model.pt", {k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+    def is_done(self) -> bool:
+        return (self.path / DONE).exists()
+
+    def status(self) -> str:
+        if self.is_done():
+            return self.read_json(DONE, {}).get("status", "done")
+        return "unfinished" if (self.path / "spec.json").exists() else "pending"
+
+    def mark_done(self, status: str) -> None:
+        self.write_json(DONE, {"status": status, "schema_version": SCHEMA_VERSION})
+
+    def clear_done(self) -> None:
+        (self.path / DONE).unlink(missing_ok=True)
+
+
+class ResultsStore:
+    """A results root holding one directory per suite."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def suite_dir(self, suite_name: str) -> Path:
+        return self.root / suite_name
+
+    def open_suite(self, suite_name: str, description: str = "") -> Path:
+        """Create (or check) ``<root>/<suite>`` and its ``suite.json``."""
+        directory = self.suite_dir(suite_name)
+        marker = directory / "suite.json"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            if marker.exists():
+                info = read_json(marker)
+                if info.get("suite") != suite_name:
+                    raise ResultsError(
+                        f"results directory {directory} belongs to suite '{info.get('suite')}'",
+                        hint="choose another --results directory",
+                    )
+                check_schema(info, marker)
+            else:
+                atomic_write_json(marker, {"suite": suite_name, "description": description, "schema_version": SCHEMA_VERSION})
+        except PermissionError:
+            raise ResultsError(f"results directory {directory} is not writable", hint="pass --results DIR") from None
+        return directory
+
+    def cell(self, suite_name: str, slug: str) -> CellStore:
+        return CellStore(self.suite_dir(suite_name) / slug)
+
+    def iter_cells(self) -> Iterator[CellStore]:
+        """Every cell directory under the root (any depth), in path order."""
+        for spec in sorted(self.root.rglob("spec.json")):
+            yield CellStore(spec.parent)
+
+
+def check_schema(info: dict[str, Any], path: Path) -> None:
+    version = info.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ResultsError(
+            f"{path} has results schema version {version}, this snnbench reads version {SCHEMA_VERSION}",
+            hint="use the snnbench version that wrote it, or rerun into a new --results directory",
+        )

@@ -1,0 +1,170 @@
+"""Interpret a loaded suite: apply ``-o`` overrides, validate, and expand the ``matrix`` into cells.
+
+Matrix axes multiply in the order written; the last axis varies fastest. Each cell's ``cell_id`` is the first 12
+hex digits of the SHA-256 of its training sections (``seed, data, model, train``) as canonical JSON, so the same
+training configuration has the same id in any suite and on any machine, and reruns find finished work.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snnbench.errors import SuiteError
+from snnbench.suite.fields import build_spec, dotted, spec_to_dict
+from snnbench.suite.load import KeyPath, LoadedSuite, load_suite_file
+from snnbench.suite.schema import ALIASES, TRAINING_SECTIONS, CellSpec
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SUITE_KEYS = ("name", "description", "matrix")
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int
+    cell_id: str
+    spec: CellSpec
+    axes: dict[str, Any]  # the matrix values that made this cell, by full key path
+
+    @property
+    def slug(self) -> str:
+        """Directory name: readable axes, then the id."""
+        s = self.spec
+        return f"{s.data.dataset}-{s.model.name}-d{s.model.depth}-{s.train.variant}-s{s.seed}-{self.cell_id}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    path: Path
+    cells: list[Cell]
+    matrix: dict[str, list[Any]]
+    raw: dict[str, Any]  # the suite data after includes and overrides, before expansion
+
+
+def canonical_key(key: str) -> KeyPath:
+    return tuple(ALIASES.get(key, key).split("."))
+
+
+def cell_id_of(spec: CellSpec) -> str:
+    data = spec_to_dict(spec)
+    payload = json.dumps({k: data[k] for k in TRAINING_SECTIONS}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _set_path(data: dict[str, Any], path: KeyPath, value: Any, where: str) -> None:
+    node = data
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise SuiteError(f"cannot set '{dotted(path)}': '{key}' is not a mapping", where=where)
+        node = child
+    node[path[-1]] = value
+
+
+def parse_override(text: str) -> tuple[KeyPath, Any]:
+    """``key.path=value`` with the value parsed as YAML (``3``, ``true``, ``[0, 1]``, ``null``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SuiteError(f"override '{text}' is not key=value", where="-o", hint="e.g. -o train.epochs=1")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return canonical_key(key.strip()), parsed
+
+
+def load_suite(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Suite:
+    """Load, override, validate and expand a suite file."""
+    loaded = load_suite_file(path)
+    data = copy.deepcopy(loaded.data)
+    override_where: dict[KeyPath, str] = {}
+    for text in overrides:
+        key_path, value = parse_override(text)
+        if key_path[0] == "matrix" and len(key_path) == 2:
+            key_path = ("matrix", ".".join(canonical_key(key_path[1])))
+        elif key_path[0] != "matrix":
+            # an override of a swept key replaces its axis: a list sets the axis values, a scalar removes the axis
+            axes = [a for a in (data.get("matrix") or {}) if canonical_key(str(a)) == key_path]
+            if axes and isinstance(value, list):
+                data["matrix"][axes[0]] = value
+                override_where[("matrix", axes[0])] = f"-o {text}"
+                continue
+            for axis in axes:
+                del data["matrix"][axis]
+        _set_path(data, key_path, value, where=f"-o {text}")
+        override_where[key_path] = f"-o {text}"
+    return expand(loaded, data, override_where)
+
+
+def _where_fn(loaded: LoadedSuite, extra: dict[KeyPath, str]):
+    def where(path: KeyPath) -> str:
+        for n in range(len(path), 0, -1):
+            if path[:n] in extra:
+                return extra[path[:n]]
+        return loaded.where(path)
+
+    return where
+
+
+def _validate_top(loaded: LoadedSuite, data: dict[str, Any], where) -> tuple[str, str, dict[str, list[Any]]]:
+    name = data.get("name")
+    if name is None:
+        raise SuiteError("missing required key 'name'", where=f"{loaded.where(())}", hint="add e.g. name: my-study")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise SuiteError(
+            f"'name' is {name!r}", where=where(("name",)), hint="use letters, digits, '-', '_' and '.' (a directory name)"
+        )
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise SuiteError("'description' must be a string", where=where(("description",)))
+    matrix = data.get("matrix") or {}
+    if not isinstance(matrix, dict):
+        raise SuiteError("'matrix' must map keys to lists of values", where=where(("matrix",)))
+    for axis, values in matrix.items():
+        if not isinstance(values, list) or not values:
+            raise SuiteError(
+                f"matrix axis '{axis}' must be a non-empty list",
+                where=where(("matrix", axis)),
+                hint=f"e.g. {axis}: [a, b]",
+            )
+        if canonical_key(str(axis))[0] not in TRAINING_SECTIONS:
+            raise SuiteError(
+                f"matrix axis '{axis}' is not a cell key",
+                where=where(("matrix", axis)),
+                hint="sweep keys under seed, data, model or train, or an alias: " + ", ".join(ALIASES),
+            )
+    return name, description, matrix
+
+
+def expand(loaded: LoadedSuite, data: dict[str, Any], override_where: dict[KeyPath, str] | None = None) -> Suite:
+    where = _where_fn(loaded, override_where or {})
+    name, description, matrix = _validate_top(loaded, data, where)
+    base = {k: v for k, v in data.items() if k not in SUITE_KEYS}
+    cells: list[Cell] = []
+    seen: dict[str, int] = {}
+    axes = [(axis, canonical_key(str(axis))) for axis in matrix]
+    for combo in itertools.product(*(enumerate(matrix[axis]) for axis, _ in axes)):
+        cell_data = copy.deepcopy(base)
+        cell_where = dict(override_where or {})
+        values: dict[str, Any] = {}
+        for (axis, path), (i, value) in zip(axes, combo):
+            _set_path(cell_data, path, copy.deepcopy(value), where=where(("matrix", axis, i)))
+            cell_where[path] = where(("matrix", axis, i))
+            values[".".join(path)] = value
+        spec = build_spec(CellSpec, cell_data, (), _where_fn(loaded, cell_where))
+        cell_id = cell_id_of(spec)
+        if cell_id in seen:
+            continue  # two axes combinations that resolve to the same training configuration run once
+        seen[cell_id] = len(cells)
+        cells.append(Cell(index=len(cells), cell_id=cell_id, spec=spec, axes=values))
+    return Suite(name=name, description=description, path=loaded.path, cells=cells, matrix=matrix, raw=data)

@@ -1,0 +1,110 @@
+"""The suite schema: frozen, strict spec dataclasses with defaults from the reference model (DESIGN.md).
+
+A suite is ``name``, ``description``, the cell sections below (``seed``, ``data``, ``model``, ``train``) and a
+``matrix`` of keys to sweep. Every key is documented in ``docs/suites.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from snnbench.suite.fields import spec_field
+
+VARIANTS = {
+    "stl": "synapse-threshold synergistic learning: weights and thresholds train",
+    "sl": "synaptic learning: weights train, thresholds frozen at init",
+    "tl": "threshold learning: thresholds train, weights frozen at init",
+}
+
+
+def registry_names(module: str, attr: str) -> Callable[[], list[str]]:
+    """Valid names of a registry, looked up when a suite is validated (keeps the suite stage import-light)."""
+    return lambda: getattr(importlib.import_module(module), attr).names()
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    tau: float = spec_field(0.5, gt=0.0, le=1.0, doc="membrane decay factor per step, in (0, 1]")
+    theta_init: float = spec_field(2.0, gt=0.0, doc="initial threshold")
+    theta_jitter: float = spec_field(0.0, ge=0.0, doc="std of Gaussian jitter added to the initial thresholds")
+    threshold: str = spec_field("neuron", choices=("neuron", "channel", "layer"))
+    surrogate: str = spec_field("arctan", choices=registry_names("snnbench.neurons", "SURROGATES"))
+    alpha: float | None = spec_field(None, gt=0.0, doc="surrogate slope/width; null = the surrogate's default")
+    detach_reset: bool = False
+    backend: str = spec_field("auto", doc="multi-step LIF implementation: auto, reference, or a faster one")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str = spec_field("mlp", choices=registry_names("snnbench.models", "MODELS"))
+    depth: int = spec_field(2, ge=1, doc="number of hidden spiking layers (mlp) or spiking conv layers (conv)")
+    width: int | None = spec_field(None, ge=1, doc="hidden units (mlp) or conv channels (conv); null = default")
+    channels: tuple[int, ...] | None = spec_field(None, ge=1, doc="conv: channels of each conv layer")
+    pool_every: int | None = spec_field(None, ge=1, doc="conv: max-pool after every n conv layers")
+    fc_width: int | None = spec_field(None, ge=0, doc="conv: width of the hidden spiking fc layer (0 = none)")
+    population: int = spec_field(10, ge=1, doc="output neurons per class (population readout)")
+    dropout: float = spec_field(0.0, ge=0.0, lt=1.0)
+    batch_norm: bool = True
+    neuron: NeuronSpec = NeuronSpec()
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str = spec_field("mnist_digits", choices=registry_names("snnbench.data", "DATASETS"))
+    root: str = spec_field("data", doc="directory holding dataset files (env SNNBENCH_DATA_ROOT, --data-root)")
+    download: bool = False
+    T: int | None = spec_field(None, ge=1, doc="time steps; null = the dataset's default")
+    encoding: str = spec_field("rate", choices=registry_names("snnbench.data.encoding", "ENCODINGS"))
+    train_subset: int | None = spec_field(None, ge=1, doc="use only the first n training samples")
+    test_subset: int | None = spec_field(None, ge=1, doc="use only the first n test samples")
+    num_workers: int = spec_field(0, ge=0)
+    binning: str = spec_field("time", choices=("time", "count"), doc="event datasets: equal-time or equal-count bins")
+    cache: bool = spec_field(True, doc="event datasets: cache binned frames on disk")
+    cache_dir: str | None = spec_field(None, doc="frame cache directory; null = <root>/.snnbench-cache")
+    test_fraction: float = spec_field(0.2, gt=0.0, lt=1.0, doc="share held out as test where a dataset has no split")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    variant: str = spec_field("stl", choices=tuple(VARIANTS))
+    epochs: int = spec_field(3, ge=1)
+    batch_size: int = spec_field(50, ge=1)
+    optimizer: str = spec_field("adam", choices=("adam", "adamw", "sgd"))
+    lr: float = spec_field(1e-3, gt=0.0)
+    momentum: float = spec_field(0.9, ge=0.0, lt=1.0, doc="sgd only")
+    weight_decay: float = spec_field(1e-6, ge=0.0)
+    lr_gamma: float = spec_field(0.93, gt=0.0, le=1.0, doc="ExponentialLR decay per epoch")
+    threshold_lr_scale: float = spec_field(1.0, gt=0.0, doc="threshold learning rate = lr x this")
+    threshold_weight_decay: float | None = spec_field(None, ge=0.0, doc="null = same as weight_decay")
+    bn_affine: str = spec_field(
+        "with_weights",
+        choices=("with_weights", "always", "frozen"),
+        doc="BatchNorm gamma/beta: train with the synaptic weights, in every variant, or never",
+    )
+    loss: str = spec_field("mse", choices=("mse", "ce"))
+    grad_clip: float | None = spec_field(None, gt=0.0)
+    deterministic: bool = True
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Everything one cell needs. ``seed``, ``data``, ``model`` and ``train`` define its ``cell_id``."""
+
+    seed: int = spec_field(0, ge=0)
+    data: DataSpec = DataSpec()
+    model: ModelSpec = ModelSpec()
+    train: TrainSpec = TrainSpec()
+
+
+TRAINING_SECTIONS = ("seed", "data", "model", "train")
+
+# Short names for matrix axes and -o overrides.
+ALIASES = {
+    "variant": "train.variant",
+    "depth": "model.depth",
+    "dataset": "data.dataset",
+    "T": "data.T",
+    "epochs": "train.epochs",
+}

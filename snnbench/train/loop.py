@@ -1,0 +1,118 @@
+"""Training by backpropagation through time (BPTT) with surrogate gradients.
+
+Each epoch: shuffle (seeded), encode each batch on the device, forward all T steps, loss on the class rates,
+backward through time, optimiser step; then step the ExponentialLR schedule and evaluate on the test split.
+Hooks see every epoch's start and end (energy probes and power windows attach here).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from snnbench.errors import SnnbenchError
+from snnbench.train.evaluate import evaluate, loss_fn
+from snnbench.train.optim import build_optimizer, build_scheduler
+from snnbench.train.seed import make_generator
+from snnbench.train.variants import apply_variant
+
+TRAIN_STREAM = 1
+
+
+class TrainingDiverged(SnnbenchError):
+    """The loss became NaN or infinite."""
+
+
+class TrainHook(Protocol):
+    def on_epoch_begin(self, epoch: int) -> None: ...
+
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> None: ...
+
+
+BatchCallback = Callable[[int, int, float, float], None]  # (batch_index, num_batches, loss, accuracy)
+
+
+def train_epoch(
+    model: nn.Module,
+    bundle,
+    optimizer: torch.optim.Optimizer,
+    spec,
+    device: torch.device,
+    *,
+    seed: int,
+    epoch: int,
+    generator: torch.Generator,
+    on_batch: BatchCallback | None = None,
+) -> dict[str, float]:
+    model.train()
+    loader = bundle.loader("train", spec.batch_size, shuffle=True, seed=seed * 7919 + epoch)
+    loss_sum, correct, total = 0.0, 0, 0
+    for i, (x, y) in enumerate(loader):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        rates = model(bundle.to_input(x, generator))
+        loss = loss_fn(rates, y, spec.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if spec.grad_clip:
+            nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], spec.grad_clip)
+        optimizer.step()
+        batch_loss = float(loss.detach())
+        if not math.isfinite(batch_loss):
+            raise TrainingDiverged(f"loss became {batch_loss} in epoch {epoch}, batch {i + 1}")
+        batch_correct = int((rates.argmax(1) == y).sum())
+        loss_sum += batch_loss * len(y)
+        correct += batch_correct
+        total += len(y)
+        if on_batch is not None:
+            on_batch(i, len(loader), batch_loss, batch_correct / len(y))
+    return {"train_loss": loss_sum / total, "train_acc": correct / total, "train_samples": total}
+
+
+def fit(
+    model: nn.Module,
+    bundle,
+    spec,
+    device: torch.device,
+    *,
+    seed: int,
+    hooks: Sequence[TrainHook] = (),
+    on_batch: BatchCallback | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``model`` for ``spec.epochs`` epochs under ``spec.variant``; return the per-epoch history."""
+    trainable = apply_variant(model, spec.variant, spec.bn_affine)
+    optimizer = build_optimizer(trainable, spec)
+    scheduler = build_scheduler(optimizer, spec)
+    generator = make_generator(seed, TRAIN_STREAM, device)
+    history: list[dict[str, Any]] = []
+    for epoch in range(1, spec.epochs + 1):
+        for hook in hooks:
+            hook.on_epoch_begin(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
+        train = train_epoch(
+            model, bundle, optimizer, spec, device, seed=seed, epoch=epoch, generator=generator, on_batch=on_batch
+        )
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time_s = time.perf_counter() - start
+        scheduler.step()
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "lr": lr,
+            **train,
+            "train_time_s": train_time_s,
+            "train_samples_per_s": train["train_samples"] / train_time_s,
+            **evaluate(model, bundle, device, seed=seed, batch_size=max(spec.batch_size, 100), loss=spec.loss),
+        }
+        for hook in hooks:
+            hook.on_epoch_end(epoch, record)
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+    return history

@@ -1,0 +1,104 @@
+"""Learning variants: what trains changes, what is frozen stays bit-for-bit identical."""
+
+import copy
+
+import pytest
+import torch
+
+from snnbench.data.registry import DatasetInfo
+from snnbench.models import create_model
+from snnbench.suite import ModelSpec, NeuronSpec, TrainSpec
+from snnbench.train import apply_variant, build_optimizer, split_parameters
+from snnbench.train.loop import train_epoch
+from snnbench.train.seed import make_generator
+
+INFO = DatasetInfo("toy", "static", (1, 6, 6), 3)
+
+
+class ToyBundle:
+    """Random 6x6 images of 3 classes, already in [0, 1]."""
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.rand(60, 1, 6, 6, generator=g)
+        self.y = torch.arange(60) % 3
+        self.x[torch.arange(60), 0, self.y, :] += 0.8  # a class-dependent bright row
+        self.x.clamp_(0, 1)
+        self.T = 4
+        self.info = INFO
+
+    def loader(self, split, batch_size, shuffle=False, seed=0, num_workers=0):
+        from torch.utils.data import DataLoader, TensorDataset
+
+        gen = torch.Generator().manual_seed(seed) if shuffle else None
+        return DataLoader(TensorDataset(self.x, self.y), batch_size=batch_size, shuffle=shuffle, generator=gen)
+
+    def to_input(self, x, generator=None):
+        return torch.bernoulli(x.unsqueeze(0).expand(self.T, *x.shape), generator=generator)
+
+
+def trained_copy(variant, model_name="conv", bn_affine="with_weights"):
+    torch.manual_seed(0)
+    spec = ModelSpec(name=model_name, depth=2, width=4, fc_width=8, population=2, neuron=NeuronSpec(theta_init=0.5))
+    model = create_model(spec, INFO)
+    before = copy.deepcopy(model.state_dict())
+    train = TrainSpec(variant=variant, bn_affine=bn_affine, batch_size=20, lr=1e-2)
+    optimizer = build_optimizer(apply_variant(model, variant, bn_affine), train)
+    bundle = ToyBundle()
+    for epoch in range(2):
+        train_epoch(model, bundle, optimizer, train, torch.device("cpu"), seed=0, epoch=epoch, generator=make_generator(0, 1))
+    return model, before
+
+
+def changed(model, before, names):
+    state = model.state_dict()
+    return {n: not torch.equal(state[n], before[n]) for n in names}
+
+
+def names_of(model):
+    groups = split_parameters(model)
+    name_of = {id(p): n for n, p in model.named_parameters()}
+    return {k: [name_of[id(p)] for p in getattr(groups, k)] for k in ("synaptic", "thresholds", "bn_affine")}
+
+
+@pytest.mark.parametrize("model_name", ["conv", "mlp"])
+def test_tl_freezes_weights_bit_for_bit_and_trains_thresholds(model_name):
+    model, before = trained_copy("tl", model_name)
+    names = names_of(model)
+    assert names["thresholds"] and names["synaptic"]
+    assert not any(changed(model, before, names["synaptic"]).values())
+    assert not any(changed(model, before, names["bn_affine"]).values())  # bn_affine: with_weights
+    assert all(changed(model, before, names["thresholds"]).values())
+
+
+def test_sl_freezes_thresholds_bit_for_bit_and_trains_weights():
+    model, before = trained_copy("sl")
+    names = names_of(model)
+    assert not any(changed(model, before, names["thresholds"]).values())
+    assert all(changed(model, before, names["synaptic"]).values())
+    assert all(changed(model, before, names["bn_affine"]).values())
+
+
+def test_stl_trains_both():
+    model, before = trained_copy("stl")
+    names = names_of(model)
+    assert all(changed(model, before, names["synaptic"] + names["thresholds"]).values())
+
+
+def test_bn_affine_always_trains_under_tl_and_frozen_never_under_stl():
+    model, before = trained_copy("tl", bn_affine="always")
+    assert all(changed(model, before, names_of(model)["bn_affine"]).values())
+    model, before = trained_copy("stl", bn_affine="frozen")
+    names = names_of(model)
+    assert not any(changed(model, before, names["bn_affine"]).values())
+    assert all(changed(model, before, names["synaptic"]).values())
+
+
+def test_threshold_group_uses_scaled_lr_and_own_weight_decay():
+    torch.manual_seed(0)
+    model = create_model(ModelSpec(name="mlp", depth=1, width=4, population=1), INFO)
+    spec = TrainSpec(variant="stl", lr=1e-3, threshold_lr_scale=10.0, weight_decay=1e-6, threshold_weight_decay=None)
+    groups = {g["name"]: g for g in build_optimizer(apply_variant(model, "stl"), spec).param_groups}
+    assert groups["thresholds"]["lr"] == pytest.approx(1e-2)
+    assert groups["thresholds"]["weight_decay"] == 1e-6
+    assert groups["synaptic"]["lr"] == 1e-3
