@@ -46,8 +46,8 @@ ENERGY_COUNTER_UPDATE_S = 0.1
 """Upper bound of the total-energy counter's update period (about 20-100 ms depending on GPU and driver)."""
 MIN_SAMPLED_INTERVALS = 2
 """A sampled-power window shorter than this many sampling intervals is flagged as coarse."""
-REQUIRED_HINT = "install nvidia-ml-py and run on a machine with an NVIDIA driver, or set power: optional"
-NO_GPU_HINT = "run with --device cuda on a machine with an NVIDIA GPU, or set power: optional"
+REQUIRED_HINT = "install nvidia-ml-py and run on a machine with an NVIDIA driver, or set power.mode: optional"
+NO_GPU_HINT = "run with --device cuda on a machine with an NVIDIA GPU, or set power.mode: optional"
 TIMELINE_FIELDS = ("t_s", "power_w", "gpu_util_pct", "mem_used_mib", "sm_clock_mhz", "temperature_c")
 
 Clock = Callable[[], float]

@@ -23,7 +23,7 @@ def dotted(path: tuple[Any, ...]) -> str:
 
 
 def spec_field(default: Any = dataclasses.MISSING, **meta: Any) -> Any:
-    """A dataclass field with validation metadata (``choices``, ``ge``, ``gt``, ``le``, ``lt``, ``doc``)."""
+    """A dataclass field with validation metadata (``choices``, ``ge``, ``gt``, ``le``, ``lt``, ``min_len``, ``doc``)."""
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -86,6 +86,8 @@ def _convert(tp: Any, value: Any, path: tuple[Any, ...], where: Where) -> Any:
 def _check_meta(meta: typing.Mapping[str, Any], value: Any, path: tuple[Any, ...], where: Where) -> None:
     if value is None:
         return
+    if "min_len" in meta and len(value) < meta["min_len"]:
+        raise SuiteError(f"'{dotted(path)}' must have at least {meta['min_len']} value(s)", where=where(path))
     choices = meta.get("choices")
     if choices is not None:
         valid = list(choices() if callable(choices) else choices)

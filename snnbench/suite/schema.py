@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from snnbench.suite.fields import spec_field
 
@@ -51,6 +52,24 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class NoiseSweep:
+    """One noise kind at a list of levels (see ``snnbench list noise``)."""
+
+    kind: str = spec_field(choices=registry_names("snnbench.data.noise", "NOISE"))
+    levels: tuple[float, ...] = spec_field(ge=0.0, min_len=1, doc="noise levels, e.g. std or probability")
+    params: dict[str, Any] = spec_field({}, doc="kind-specific options, e.g. clip: false")
+
+
+@dataclass(frozen=True)
+class TrainNoise:
+    """Noise added to training inputs (augmentation); part of the training configuration."""
+
+    kind: str = spec_field(choices=registry_names("snnbench.data.noise", "NOISE"))
+    level: float = spec_field(ge=0.0)
+    params: dict[str, Any] = spec_field({})
+
+
+@dataclass(frozen=True)
 class DataSpec:
     dataset: str = spec_field("mnist_digits", choices=registry_names("snnbench.data", "DATASETS"))
     root: str = spec_field("data", doc="directory holding dataset files (env SNNBENCH_DATA_ROOT, --data-root)")
@@ -64,6 +83,7 @@ class DataSpec:
     cache: bool = spec_field(True, doc="event datasets: cache binned frames on disk")
     cache_dir: str | None = spec_field(None, doc="frame cache directory; null = <root>/.snnbench-cache")
     test_fraction: float = spec_field(0.2, gt=0.0, lt=1.0, doc="share held out as test where a dataset has no split")
+    train_noise: TrainNoise | None = None
 
 
 @dataclass(frozen=True)
@@ -89,13 +109,46 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class EnergySpec:
+    """Firing rates, synaptic operations and estimated energy on the test split (``docs/energy.md``)."""
+
+    enabled: bool = True
+    preset: str = spec_field("45nm_fp32", choices=("45nm_fp32", "45nm_fp16", "45nm_int8"))
+    e_ac_pj: float | None = spec_field(None, gt=0.0, doc="energy of one accumulate, pJ (overrides the preset)")
+    e_mac_pj: float | None = spec_field(None, gt=0.0, doc="energy of one multiply-accumulate, pJ (overrides)")
+    test_samples: int | None = spec_field(None, ge=1, doc="measure on the first n test samples; null = all")
+    ann_baseline: bool = spec_field(True, doc="count the dense MACs of the same network as an ANN (fvcore)")
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """Noise sweeps evaluated on every trained cell without retraining."""
+
+    sweeps: tuple[NoiseSweep, ...] = ()
+
+
+@dataclass(frozen=True)
+class PowerSpec:
+    """GPU power logging over NVML (``docs/power.md``)."""
+
+    mode: str = spec_field(
+        "optional", choices=("optional", "required", "off"), doc="required: fail up front without NVML and a GPU"
+    )
+    interval_s: float = spec_field(0.1, gt=0.0, doc="power sampling interval, seconds")
+
+
+@dataclass(frozen=True)
 class CellSpec:
-    """Everything one cell needs. ``seed``, ``data``, ``model`` and ``train`` define its ``cell_id``."""
+    """Everything one cell needs. ``seed``, ``data``, ``model`` and ``train`` define its ``cell_id``;
+    ``energy``, ``noise`` and ``power`` only say what to measure on the trained network."""
 
     seed: int = spec_field(0, ge=0)
     data: DataSpec = DataSpec()
     model: ModelSpec = ModelSpec()
     train: TrainSpec = TrainSpec()
+    energy: EnergySpec = EnergySpec()
+    noise: NoiseSpec = NoiseSpec()
+    power: PowerSpec = PowerSpec()
 
 
 TRAINING_SECTIONS = ("seed", "data", "model", "train")
