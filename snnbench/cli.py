@@ -93,8 +93,9 @@ def run(suite_path, results, device, data_root, overrides, dry_run, fail_fast, r
     except KeyboardInterrupt:
         err_console.print("interrupted: finished cells are saved; run the same command again to resume")
         sys.exit(130)
+    busy = f", {len(summary.busy)} running in another process" if summary.busy else ""
     err_console.print(
-        f"{len(summary.done)} trained, {len(summary.skipped)} already finished, {len(summary.failed)} failed"
+        f"{len(summary.done)} trained, {len(summary.skipped)} already finished, {len(summary.failed)} failed{busy}"
     )
     for cell_id, reason in summary.failed.items():
         err_console.print(f"failed {cell_id}: {reason}", markup=False, highlight=False)

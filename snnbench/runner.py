@@ -2,15 +2,19 @@
 
 For each cell, in suite order::
 
-    done.json present?  -> skip
-    seed, data, model   -> fit (BPTT)  -> final test accuracy  -> model.pt, history.json, metrics.json, done.json
+    done.json present?            -> skip (failed cells too, unless --retry-failed)
+    per-cell lock held elsewhere? -> skip (another process is training it)
+    checkpoint.pt present?        -> resume after its epoch
+    fit (BPTT, a checkpoint per epoch) -> final inference pass -> measurements -> metrics.json, done.json
 
 User errors (missing data, bad device) stop the run with one line; finished cells are kept. Any other exception
-inside a cell marks that cell ``failed`` with the error and the run goes on.
+inside a cell, and a loss that turns NaN/inf, marks that cell ``failed`` with the error and the run goes on.
 """
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -22,11 +26,12 @@ import torch
 
 from snnbench.data import load_data
 from snnbench.errors import DeviceError, SnnbenchError
+from snnbench.measure.power import PowerMeter, create_power_meter
 from snnbench.models import create_model
 from snnbench.results import ResultsStore, provenance
 from snnbench.results.store import CellStore
 from snnbench.suite import Cell, Suite, spec_to_dict
-from snnbench.train import fit, seed_everything
+from snnbench.train import evaluate, fit, seed_everything
 from snnbench.train.loop import TrainingDiverged
 
 
@@ -46,6 +51,8 @@ def resolve_device(name: str = "auto") -> torch.device:
                 f"device '{name}' requested but only {torch.cuda.device_count()} CUDA device(s) exist",
                 hint=f"use cuda:0..cuda:{torch.cuda.device_count() - 1}",
             )
+    elif device.type != "cpu":
+        raise DeviceError(f"unsupported device '{name}'", hint="use auto, cpu, cuda or cuda:N")
     return device
 
 
@@ -53,6 +60,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 class RunSummary:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # locked by another process
     failed: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -63,6 +71,8 @@ class RunSummary:
 class Progress:
     """Callbacks the runner reports to (the CLI shows them with rich); the base class ignores them."""
 
+    def skip(self, cell: Cell) -> None: ...
+
     def cell_start(self, cell: Cell, total_epochs: int) -> None: ...
 
     def batch(self, index: int, total: int, loss: float, acc: float) -> None: ...
@@ -70,6 +80,57 @@ class Progress:
     def epoch(self, record: dict[str, Any]) -> None: ...
 
     def cell_end(self, cell: Cell, status: str, metrics: dict[str, Any]) -> None: ...
+
+
+class PowerWindows:
+    """A fit hook that opens one power window per epoch; keeps every window's record."""
+
+    def __init__(self, meter: PowerMeter) -> None:
+        self.meter = meter
+        self.windows: list[dict[str, Any]] = []
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.meter.begin(f"epoch_{epoch}")
+
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> None:
+        window = self.meter.end(f"epoch_{epoch}").to_dict(json_safe=True)
+        self.windows.append(window)
+        record["gpu_energy_j"] = window["energy_j"]
+
+    def measure(self, name: str, fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+        self.meter.begin(name)
+        result = fn()
+        window = self.meter.end(name).to_dict(json_safe=True)
+        self.windows.append(window)
+        return result, window
+
+
+def power_metrics(windows: PowerWindows, train_samples: int, infer_samples: int) -> dict[str, Any]:
+    """Measured GPU energy; None (not 0) with the reason where the meter could not measure."""
+    epochs = [w for w in windows.windows if w["name"].startswith("epoch_")]
+    infer = next((w for w in windows.windows if w["name"] == "inference"), None)
+    train_j = sum(w["energy_j"] for w in epochs) if epochs and all(w["energy_j"] is not None for w in epochs) else None
+    infer_j = infer["energy_j"] if infer else None
+    powers = [w["mean_power_w"] for w in windows.windows if w["mean_power_w"] is not None]
+    peaks = [w["peak_power_w"] for w in windows.windows if w["peak_power_w"] is not None]
+    return {
+        "gpu_energy_train_j": train_j,
+        "gpu_energy_infer_j": infer_j,
+        "gpu_j_per_train_sample": train_j / train_samples if train_j is not None and train_samples else None,
+        "gpu_j_per_infer_sample": infer_j / infer_samples if infer_j is not None and infer_samples else None,
+        "gpu_mean_power_w": sum(powers) / len(powers) if powers else None,
+        "gpu_peak_power_w": max(peaks) if peaks else None,
+        "gpu_name": windows.meter.gpu_name,
+        "power_method": windows.meter.method,
+        "power_reason": windows.meter.reason,
+    }
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def final_metrics(history: list[dict[str, Any]], T: int) -> dict[str, Any]:
@@ -84,46 +145,94 @@ def final_metrics(history: list[dict[str, Any]], T: int) -> dict[str, Any]:
         "T": T,
         "train_time_s": train_time_s,
         "train_samples_per_s": samples / train_time_s if train_time_s > 0 else None,
+        "train_samples": samples,
     }
+
+
+def make_meter(cell: Cell, device: torch.device) -> PowerMeter:
+    power = cell.spec.power
+    if power.mode == "off":
+        return create_power_meter("cpu")  # a null meter
+    return create_power_meter(device, interval_s=power.interval_s, required=power.mode == "required")
 
 
 def run_cell(
     suite: Suite, cell: Cell, store: CellStore, device: torch.device, *, data_root=None, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Train and measure one cell into ``store``; return its final metrics."""
+    """Train (or resume) and measure one cell into ``store``; return its final metrics."""
     progress = progress or Progress()
     spec = cell.spec
     seed_everything(spec.seed, spec.train.deterministic)
     bundle = load_data(spec.data, spec.seed, root=data_root)
     model = create_model(spec.model, bundle.info).to(device)
-    store.write_json(
-        "spec.json", {"suite": suite.name, "cell_id": cell.cell_id, "axes": cell.axes, **spec_to_dict(spec)}
-    )
-    store.write_json("provenance.json", {**provenance(device, spec.seed), "data_T": bundle.T})
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    resume = store.load_checkpoint()
+    if resume is None:
+        store.write_json(
+            "spec.json", {"suite": suite.name, "cell_id": cell.cell_id, "axes": cell.axes, **spec_to_dict(spec)}
+        )
+        store.write_json("provenance.json", {**provenance(device, spec.seed), "data_T": bundle.T})
     progress.cell_start(cell, spec.train.epochs)
-    history: list[dict[str, Any]] = []
-
-    def on_epoch(record: dict[str, Any]) -> None:
-        history.append(record)
-        store.write_json("history.json", history)
+    for record in (resume or {}).get("history", []):
         progress.epoch(record)
 
-    fit(model, bundle, spec.train, device, seed=spec.seed, on_batch=progress.batch, on_epoch=on_epoch)
+    def on_epoch(record: dict[str, Any]) -> None:
+        store.write_json("history.json", history_so_far + [record])
+        history_so_far.append(record)
+        progress.epoch(record)
+
+    history_so_far: list[dict[str, Any]] = list((resume or {}).get("history", []))
+    with make_meter(cell, device) as meter:
+        windows = PowerWindows(meter)
+        history = fit(
+            model, bundle, spec.train, device, seed=spec.seed, hooks=[windows], on_batch=progress.batch,
+            on_epoch=on_epoch, checkpoint=store.save_checkpoint, resume=resume,
+        )  # fmt: skip
+        batch_size = max(spec.train.batch_size, 100)
+        clean, _ = windows.measure(
+            "inference", lambda: evaluate(model, bundle, device, seed=spec.seed, batch_size=batch_size, loss=spec.train.loss)
+        )
+        store.write_json("power.json", windows.windows)
+        timeline = meter.timeline()
+        if timeline:
+            import pandas as pd
+
+            from snnbench.results.store import atomic_write_bytes
+
+            atomic_write_bytes(store.path / "power_timeline.csv", pd.DataFrame(timeline).to_csv(index=False).encode())
     metrics = final_metrics(history, bundle.T)
+    metrics.update(test_acc=clean["test_acc"], test_loss=clean["test_loss"])
+    metrics.update(power_metrics(windows, metrics["train_samples"], clean["test_samples"]))
+    metrics["peak_memory_mib"] = peak_memory_mib(device)
     store.save_model(model)
     store.write_json("metrics.json", {"status": "done", **metrics})
     store.mark_done("done")
+    store.remove_checkpoint()
     return metrics
 
 
-def record_failure(store: CellStore, exc: BaseException, history_epochs: int | None = None) -> str:
+def record_failure(store: CellStore, exc: BaseException) -> str:
+    history = store.read_json("history.json", []) or []
     reason = f"{type(exc).__name__}: {exc}"
     store.write_json(
         "metrics.json",
-        {"status": "failed", "error": reason, "traceback": traceback.format_exc(), "test_acc": None},
+        {
+            "status": "failed",
+            "error": reason,
+            "failed_epoch": len(history) + 1,
+            "traceback": traceback.format_exc(),
+            "test_acc": None,
+        },
     )
     store.mark_done("failed")
     return reason
+
+
+def check_power_requirements(suite: Suite, device: torch.device) -> None:
+    """``power.mode: required`` fails up front (before any training) when GPU power cannot be measured."""
+    if any(c.spec.power.mode == "required" for c in suite.cells):
+        create_power_meter(device, required=True).close()
 
 
 def run_suite(
@@ -138,6 +247,7 @@ def run_suite(
     cell_filter: Callable[[Cell], bool] | None = None,
 ) -> RunSummary:
     torch_device = resolve_device(device)
+    check_power_requirements(suite, torch_device)
     store = ResultsStore(results)
     store.open_suite(suite.name, suite.description)
     summary = RunSummary()
@@ -146,30 +256,36 @@ def run_suite(
         if cell_filter is not None and not cell_filter(cell):
             continue
         cell_store = store.cell(suite.name, cell.slug)
-        status = cell_store.status()
-        if status == "done" or (status == "failed" and not retry_failed):
-            summary.skipped.append(cell.cell_id)
-            if status == "failed":
-                summary.failed[cell.cell_id] = (cell_store.read_json("metrics.json") or {}).get("error", "failed")
-            continue
-        cell_store.clear_done()
-        start = time.perf_counter()
-        try:
-            metrics = run_cell(suite, cell, cell_store, torch_device, data_root=data_root, progress=progress)
-        except SnnbenchError as exc:
-            if not isinstance(exc, TrainingDiverged):
+        with cell_store.lock() as acquired:
+            if not acquired:
+                summary.busy.append(cell.cell_id)
+                progress.skip(cell)
+                continue
+            status = cell_store.status()
+            if status == "done" or (status == "failed" and not retry_failed):
+                summary.skipped.append(cell.cell_id)
+                if status == "failed":
+                    summary.failed[cell.cell_id] = (cell_store.read_json("metrics.json") or {}).get("error", "failed")
+                progress.skip(cell)
+                continue
+            cell_store.clear_done()
+            start = time.perf_counter()
+            try:
+                metrics = run_cell(suite, cell, cell_store, torch_device, data_root=data_root, progress=progress)
+            except TrainingDiverged as exc:
+                summary.failed[cell.cell_id] = record_failure(cell_store, exc)
+                progress.cell_end(cell, "failed", {"error": summary.failed[cell.cell_id]})
+            except SnnbenchError:
                 raise  # a user error (missing data, bad spec): stop with one line, finished cells stay
-            summary.failed[cell.cell_id] = record_failure(cell_store, exc)
-            progress.cell_end(cell, "failed", {"error": summary.failed[cell.cell_id]})
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001  (isolate the cell; the run goes on)
-            summary.failed[cell.cell_id] = record_failure(cell_store, exc)
-            progress.cell_end(cell, "failed", {"error": summary.failed[cell.cell_id]})
-        else:
-            metrics["wall_time_s"] = time.perf_counter() - start
-            summary.done.append(cell.cell_id)
-            progress.cell_end(cell, "done", metrics)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001  (isolate the cell; the run goes on)
+                summary.failed[cell.cell_id] = record_failure(cell_store, exc)
+                progress.cell_end(cell, "failed", {"error": summary.failed[cell.cell_id]})
+            else:
+                metrics["wall_time_s"] = time.perf_counter() - start
+                summary.done.append(cell.cell_id)
+                progress.cell_end(cell, "done", metrics)
         if fail_fast and summary.failed:
             break
     return summary

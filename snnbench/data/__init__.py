@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from snnbench.data import builtin as _builtin  # noqa: F401  (registers the offline datasets)
+from snnbench.data import dvs_emulation, neuromorphic, static  # noqa: F401  (registers the real datasets)
 from snnbench.data.encoding import ENCODINGS, encode, input_is_spiking
 from snnbench.data.registry import DATASETS, DatasetInfo, DatasetRequest, dataset_info, register_dataset
 

@@ -8,6 +8,7 @@ Layout::
                                        history.json    per-epoch records
                                        metrics.json    final metrics, status ("done" | "failed"), error
                                        model.pt        state_dict (loads with weights_only=True)
+                                       checkpoint.pt   last epoch's training state while unfinished
                                        done.json       written last: the cell is finished
 
 A file is written to a temporary name in the same directory, flushed, fsynced, then renamed over the target, so a
@@ -16,8 +17,11 @@ reader never sees half a file. A cell without ``done.json`` is unfinished whatev
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
+import warnings
 import math
 import os
 import tempfile
@@ -31,6 +35,7 @@ from snnbench.errors import ResultsError
 
 SCHEMA_VERSION = 1
 DONE = "done.json"
+CHECKPOINT = "checkpoint.pt"
 
 
 def _json_safe(obj: Any) -> Any:
@@ -89,6 +94,43 @@ class CellStore:
     def save_model(self, model: torch.nn.Module) -> None:
         atomic_torch_save(self.path / "model.pt", {k: v.detach().cpu() for k, v in model.state_dict().items()})
 
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        atomic_torch_save(self.path / CHECKPOINT, state)
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The last epoch checkpoint, or None. A corrupt or truncated one is discarded with a warning."""
+        path = self.path / CHECKPOINT
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001  (any unreadable checkpoint means: start over)
+            warnings.warn(f"{path} is unreadable ({type(exc).__name__}); training this cell from scratch", stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
+
+    def remove_checkpoint(self) -> None:
+        (self.path / CHECKPOINT).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[bool]:
+        """Exclusive, non-blocking per-cell lock; yields False when another process holds it.
+
+        An ``flock`` on ``.lock``: the kernel releases it when the holder exits, even on SIGKILL, so a crashed
+        run never leaves a cell locked.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def is_done(self) -> bool:
         return (self.path / DONE).exists()
 
@@ -117,6 +159,12 @@ class ResultsStore:
         """Create (or check) ``<root>/<suite>`` and its ``suite.json``."""
         directory = self.suite_dir(suite_name)
         marker = directory / "suite.json"
+        if (self.root / "suite.json").exists():
+            other = read_json(self.root / "suite.json").get("suite")
+            raise ResultsError(
+                f"results directory {self.root} is the directory of suite '{other}', not a results root",
+                hint=f"pass its parent, --results {self.root.parent}",
+            )
         try:
             directory.mkdir(parents=True, exist_ok=True)
             if marker.exists():
@@ -129,8 +177,11 @@ class ResultsStore:
                 check_schema(info, marker)
             else:
                 atomic_write_json(marker, {"suite": suite_name, "description": description, "schema_version": SCHEMA_VERSION})
-        except PermissionError:
-            raise ResultsError(f"results directory {directory} is not writable", hint="pass --results DIR") from None
+        except (PermissionError, FileExistsError, NotADirectoryError) as exc:
+            raise ResultsError(
+                f"results directory {directory} is not writable ({exc.strerror or type(exc).__name__})",
+                hint="pass --results with a writable directory",
+            ) from None
         return directory
 
     def cell(self, suite_name: str, slug: str) -> CellStore:

@@ -48,12 +48,16 @@ def train_epoch(
     epoch: int,
     generator: torch.Generator,
     on_batch: BatchCallback | None = None,
+    input_transform: Callable | None = None,
 ) -> dict[str, float]:
+    """One pass over the shuffled training split; ``input_transform(x, generator)`` (e.g. noise) precedes encoding."""
     model.train()
     loader = bundle.loader("train", spec.batch_size, shuffle=True, seed=seed * 7919 + epoch)
     loss_sum, correct, total = 0.0, 0, 0
     for i, (x, y) in enumerate(loader):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if input_transform is not None:
+            x = input_transform(x, generator)
         rates = model(bundle.to_input(x, generator))
         loss = loss_fn(rates, y, spec.loss)
         optimizer.zero_grad(set_to_none=True)
@@ -73,6 +77,31 @@ def train_epoch(
     return {"train_loss": loss_sum / total, "train_acc": correct / total, "train_samples": total}
 
 
+def training_state(model, optimizer, scheduler, generator, history) -> dict[str, Any]:
+    """Everything needed to continue training exactly: weights, optimiser, schedule, random streams, history."""
+    return {
+        "epoch": len(history),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generator": generator.get_state(),
+        "history": history,
+    }
+
+
+def restore_state(state: dict[str, Any], model, optimizer, scheduler, generator) -> list[dict[str, Any]]:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng_cpu"])
+    if state["rng_cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    generator.set_state(state["generator"])
+    return list(state["history"])
+
+
 def fit(
     model: nn.Module,
     bundle,
@@ -83,21 +112,31 @@ def fit(
     hooks: Sequence[TrainHook] = (),
     on_batch: BatchCallback | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    resume: dict[str, Any] | None = None,
+    input_transform: Callable | None = None,
 ) -> list[dict[str, Any]]:
-    """Train ``model`` for ``spec.epochs`` epochs under ``spec.variant``; return the per-epoch history."""
+    """Train ``model`` for ``spec.epochs`` epochs under ``spec.variant``; return the per-epoch history.
+
+    After each epoch ``checkpoint(state)`` receives :func:`training_state`; passing such a state as ``resume``
+    continues from the epoch after it and gives the same result as an uninterrupted run (CPU, deterministic).
+    """
     trainable = apply_variant(model, spec.variant, spec.bn_affine)
     optimizer = build_optimizer(trainable, spec)
     scheduler = build_scheduler(optimizer, spec)
     generator = make_generator(seed, TRAIN_STREAM, device)
     history: list[dict[str, Any]] = []
-    for epoch in range(1, spec.epochs + 1):
+    if resume is not None:
+        history = restore_state(resume, model, optimizer, scheduler, generator)
+    for epoch in range(len(history) + 1, spec.epochs + 1):
         for hook in hooks:
             hook.on_epoch_begin(epoch)
         lr = optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         train = train_epoch(
-            model, bundle, optimizer, spec, device, seed=seed, epoch=epoch, generator=generator, on_batch=on_batch
-        )
+            model, bundle, optimizer, spec, device, seed=seed, epoch=epoch, generator=generator, on_batch=on_batch,
+            input_transform=input_transform,
+        )  # fmt: skip
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         train_time_s = time.perf_counter() - start
@@ -113,6 +152,8 @@ def fit(
         for hook in hooks:
             hook.on_epoch_end(epoch, record)
         history.append(record)
+        if checkpoint is not None:
+            checkpoint(training_state(model, optimizer, scheduler, generator, history))
         if on_epoch is not None:
             on_epoch(record)
     return history
