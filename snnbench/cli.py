@@ -76,14 +76,12 @@ def validate(suite_path: str, overrides: tuple[str, ...]) -> None:
 def run(suite_path, results, device, data_root, overrides, dry_run, fail_fast, retry_failed) -> None:
     """Train and measure every cell of SUITE; finished cells are skipped."""
     from snnbench.progress import RichProgress
-    from snnbench.runner import resolve_device, run_suite
+    from snnbench.runner import run_suite
 
     suite = _load(suite_path, overrides)
     if dry_run:
         out_console.print(_cells_table(suite, results))
         return
-    torch_device = resolve_device(device)
-    err_console.print(f"suite '{suite.name}': {len(suite.cells)} cells on {torch_device} -> {Path(results) / suite.name}")
     try:
         with RichProgress(len(suite.cells), err_console) as progress:
             summary = run_suite(

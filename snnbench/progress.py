@@ -29,12 +29,19 @@ class RichProgress(RunnerProgress):
         self.epochs = self.bars.add_task("epochs", total=1, info="", visible=False)
         self.batches = self.bars.add_task("batches", total=1, info="", visible=False)
 
+        self.started = False
+
     def __enter__(self) -> RichProgress:
-        self.bars.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.bars.__exit__(*exc)
+        if self.started:
+            self.bars.__exit__(*exc)
+
+    def suite_start(self, suite, device, results) -> None:
+        self.console.print(f"suite '{suite.name}': {len(suite.cells)} cells on {device} -> {results}", markup=False)
+        self.bars.__enter__()
+        self.started = True
 
     def skip(self, cell: Cell) -> None:
         self.bars.advance(self.cells)

@@ -71,6 +71,8 @@ class RunSummary:
 class Progress:
     """Callbacks the runner reports to (the CLI shows them with rich); the base class ignores them."""
 
+    def suite_start(self, suite: Suite, device: torch.device, results: Path) -> None: ...
+
     def skip(self, cell: Cell) -> None: ...
 
     def cell_start(self, cell: Cell, total_epochs: int) -> None: ...
@@ -156,14 +158,45 @@ def make_meter(cell: Cell, device: torch.device) -> PowerMeter:
     return create_power_meter(device, interval_s=power.interval_s, required=power.mode == "required")
 
 
+class DataCache:
+    """Loaded datasets shared by the cells of a run (keyed by data spec and seed); datasets are read-only."""
+
+    def __init__(self, data_root=None) -> None:
+        self.data_root = data_root
+        self._bundles: dict[tuple, Any] = {}
+
+    def get(self, cell: Cell):
+        key = (cell.spec.data, cell.spec.seed)
+        if key not in self._bundles:
+            self._bundles[key] = load_data(cell.spec.data, cell.spec.seed, root=self.data_root)
+        return self._bundles[key]
+
+
+def preflight(cells: list[Cell], device: torch.device, data: DataCache) -> None:
+    """Fail before any training on what would fail later: datasets missing, a model that cannot be built,
+    GPU power required but unmeasurable."""
+    if any(c.spec.power.mode == "required" for c in cells):
+        create_power_meter(device, required=True).close()
+    for cell in cells:
+        info = data.get(cell).info
+        with torch.device("meta"):
+            create_model(cell.spec.model, info)
+
+
 def run_cell(
-    suite: Suite, cell: Cell, store: CellStore, device: torch.device, *, data_root=None, progress: Progress | None = None
+    suite: Suite,
+    cell: Cell,
+    store: CellStore,
+    device: torch.device,
+    *,
+    data: DataCache | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) and measure one cell into ``store``; return its final metrics."""
     progress = progress or Progress()
     spec = cell.spec
     seed_everything(spec.seed, spec.train.deterministic)
-    bundle = load_data(spec.data, spec.seed, root=data_root)
+    bundle = (data or DataCache()).get(cell)
     model = create_model(spec.model, bundle.info).to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -229,12 +262,6 @@ def record_failure(store: CellStore, exc: BaseException) -> str:
     return reason
 
 
-def check_power_requirements(suite: Suite, device: torch.device) -> None:
-    """``power.mode: required`` fails up front (before any training) when GPU power cannot be measured."""
-    if any(c.spec.power.mode == "required" for c in suite.cells):
-        create_power_meter(device, required=True).close()
-
-
 def run_suite(
     suite: Suite,
     results: str | Path = "results",
@@ -247,14 +274,16 @@ def run_suite(
     cell_filter: Callable[[Cell], bool] | None = None,
 ) -> RunSummary:
     torch_device = resolve_device(device)
-    check_power_requirements(suite, torch_device)
     store = ResultsStore(results)
     store.open_suite(suite.name, suite.description)
+    cells = [c for c in suite.cells if cell_filter is None or cell_filter(c)]
+    pending = [c for c in cells if store.cell(suite.name, c.slug).status() not in ("done", "failed")]
+    data = DataCache(data_root)
+    preflight(pending if not retry_failed else cells, torch_device, data)
     summary = RunSummary()
     progress = progress or Progress()
-    for cell in suite.cells:
-        if cell_filter is not None and not cell_filter(cell):
-            continue
+    progress.suite_start(suite, torch_device, store.suite_dir(suite.name))
+    for cell in cells:
         cell_store = store.cell(suite.name, cell.slug)
         with cell_store.lock() as acquired:
             if not acquired:
@@ -271,7 +300,7 @@ def run_suite(
             cell_store.clear_done()
             start = time.perf_counter()
             try:
-                metrics = run_cell(suite, cell, cell_store, torch_device, data_root=data_root, progress=progress)
+                metrics = run_cell(suite, cell, cell_store, torch_device, data=data, progress=progress)
             except TrainingDiverged as exc:
                 summary.failed[cell.cell_id] = record_failure(cell_store, exc)
                 progress.cell_end(cell, "failed", {"error": summary.failed[cell.cell_id]})
