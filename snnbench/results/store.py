@@ -8,6 +8,7 @@ Layout::
                                        history.json    per-epoch records
                                        metrics.json    final metrics, status ("done" | "failed"), error
                                        model.pt        state_dict (loads with weights_only=True)
+                                       test_outputs.pt test-set class rates and labels (decision fusion)
                                        checkpoint.pt   last epoch's training state while unfinished
                                        done.json       written last: the cell is finished
 
@@ -36,6 +37,7 @@ from snnbench.errors import ResultsError
 SCHEMA_VERSION = 1
 DONE = "done.json"
 CHECKPOINT = "checkpoint.pt"
+OUTPUTS = "test_outputs.pt"
 
 
 def _json_safe(obj: Any) -> Any:
@@ -93,6 +95,14 @@ class CellStore:
 
     def save_model(self, model: torch.nn.Module) -> None:
         atomic_torch_save(self.path / "model.pt", {k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+    def save_outputs(self, rates: torch.Tensor, labels: torch.Tensor) -> None:
+        """Test-set class rates ``[N, classes]`` and labels, for decision fusion across cells."""
+        atomic_torch_save(self.path / OUTPUTS, {"rates": rates.to(torch.float32), "labels": labels.to(torch.int64)})
+
+    def load_outputs(self) -> dict[str, torch.Tensor] | None:
+        path = self.path / OUTPUTS
+        return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         atomic_torch_save(self.path / CHECKPOINT, state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,8 @@ def evaluate(
     batch_size: int = 100,
     loss: str = "mse",
     input_transform: Callable[[Tensor, torch.Generator], Tensor] | None = None,
-) -> dict[str, float]:
+    return_outputs: bool = False,
+) -> dict[str, Any]:
     """``test_acc`` (0–1) and ``test_loss`` on the test split.
 
     ``input_transform(x, generator)`` alters each raw batch (images in [0, 1] or binned frames) before encoding,
@@ -40,6 +42,7 @@ def evaluate(
     encode_gen = make_generator(seed, TEST_STREAM, device)
     transform_gen = make_generator(seed, TEST_STREAM + 100, device)
     correct, total, loss_sum = 0, 0, 0.0
+    all_rates, all_labels = [], []
     for x, y in bundle.loader("test", batch_size):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if input_transform is not None:
@@ -48,4 +51,10 @@ def evaluate(
         loss_sum += float(loss_fn(rates, y, loss)) * len(y)
         correct += int((rates.argmax(1) == y).sum())
         total += len(y)
-    return {"test_acc": correct / total, "test_loss": loss_sum / total, "test_samples": total}
+        if return_outputs:
+            all_rates.append(rates.float().cpu())
+            all_labels.append(y.cpu())
+    result: dict[str, Any] = {"test_acc": correct / total, "test_loss": loss_sum / total, "test_samples": total}
+    if return_outputs:
+        result.update(rates=torch.cat(all_rates), labels=torch.cat(all_labels))
+    return result

@@ -5,7 +5,8 @@ import tonic
 import torch
 
 from snnbench.data import DATASETS, dataset_info, load_data
-from snnbench.data.dvs_emulation import EMULATION, EVENT_DTYPE, _digits, emulate_dvs
+from snnbench.data.builtin import load_mnist_digits as _digits
+from snnbench.data.dvs_emulation import EMULATION, EVENT_DTYPE, emulate_dvs
 from snnbench.suite.schema import DataSpec
 
 from .conftest import make_request

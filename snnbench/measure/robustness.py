@@ -1,0 +1,420 @@
+r"""Noise robustness: sweep noise levels on a trained cell's test split, summarise, add sweeps to finished results.
+
+* :func:`evaluate_noise` runs every level of ``cell_spec.noise.sweeps`` whose kind fits the cell's dataset (static
+  kinds on image datasets, event kinds on event datasets; the others are skipped) and returns one row per
+  (kind, level). Static noise goes through ``evaluate(..., input_transform=)`` with the batch size of the clean
+  evaluation, so level 0 reproduces the clean accuracy exactly; event noise rebuilds the test split with
+  ``load_data(..., event_transform=)`` (the frame cache is bypassed for noisy data).
+* :func:`robustness_summary` turns rows into, per kind, the accuracy drop at each level and the normalised area
+  under the accuracy-noise curve (nAUC).
+* :func:`eval_results` adds missing sweep levels to finished cells of a results directory without retraining and
+  merges them into each cell's ``noise.json``.
+
+``noise.json`` is a JSON list of rows::
+
+    {"noise_kind": "gaussian", "noise_level": 0.1, "noise_params": {"clip": true},
+     "test_acc": 0.87, "test_loss": 0.021, "test_samples": 1000}
+
+A measurement is identified by ``(noise_kind, noise_level, noise_params)`` (params with their defaults filled in).
+
+**nAUC.** For one kind with measured levels ``L_0 < L_1 < ... < L_n`` and accuracies ``a_i``:
+``AUC = sum_i (L_{i+1} - L_i) (a_i + a_{i+1}) / 2`` (trapezoid rule) and
+``nAUC = AUC / ((L_n - L_0) * clean_acc)``: the mean accuracy over the swept range relative to clean accuracy.
+1 means no accuracy lost anywhere in the range, 0 means accuracy 0 over the whole range; it exceeds 1 when noise
+helps. With one level, ``nAUC = a_0 / clean_acc``. Undefined (None) when ``clean_acc`` is 0 or missing. Only the
+measured levels count: include level 0 in a sweep to anchor the curve at the clean accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snnbench.data import dataset_info, load_data
+from snnbench.data.noise import (
+    applies_to,
+    make_event_transform,
+    make_image_transform,
+    params_key,
+    sensor_size_of,
+    validate_noise,
+)
+from snnbench.errors import SuiteError
+from snnbench.results.store import CellStore, ResultsStore, atomic_write_json
+from snnbench.train.evaluate import evaluate
+
+NOISE_FILE = "noise.json"
+ROW_KEYS = ("noise_kind", "noise_level", "noise_params", "test_acc", "test_loss", "test_samples")
+
+NoiseKey = tuple[str, float, str]  # (kind, level, params_key)
+
+
+def row_key(row: dict[str, Any]) -> NoiseKey:
+    """Identity of a ``noise.json`` row: ``(kind, level, canonical params JSON)``."""
+    return row["noise_kind"], float(row["noise_level"]), params_key(row.get("noise_params") or {})
+
+
+def eval_batch_size(cell_spec) -> int:
+    """The batch size of the clean test evaluation in training (``fit``): noise rows use it too."""
+    return max(cell_spec.train.batch_size, 100)
+
+
+def _sweeps_of(noise) -> tuple:
+    """Sweeps from a NoiseSpec, a sequence of NoiseSweep, or None (no sweeps)."""
+    if noise is None:
+        return ()
+    if hasattr(noise, "sweeps"):
+        return tuple(noise.sweeps)
+    return tuple(noise)
+
+
+def applicable_sweeps(noise, data_kind: str) -> list:
+    """The sweeps whose kind applies to ``data_kind`` (``'static'`` or ``'event'``)."""
+    return [s for s in _sweeps_of(noise) if applies_to(s.kind) == data_kind]
+
+
+def _done_keys(done: Iterable[tuple]) -> tuple[set[tuple[str, float]], set[NoiseKey]]:
+    pairs, keys = set(), set()
+    for item in done:
+        if len(item) == 2:
+            pairs.add((item[0], float(item[1])))
+        else:
+            keys.add((item[0], float(item[1]), item[2]))
+    return pairs, keys
+
+
+def evaluate_noise(
+    model: torch.nn.Module,
+    cell_spec,
+    device: torch.device | str,
+    *,
+    data_root=None,
+    done: Iterable[tuple] = (),
+    bundle=None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows for every (kind, level) of ``cell_spec.noise.sweeps`` that fits the dataset and is not in ``done``.
+
+    ``done`` holds ``(kind, level)`` pairs (skipped whatever their params) or ``(kind, level, params_key)`` triples
+    (see :func:`row_key`). ``bundle`` is the cell's clean data (loaded if None). Level 0 reuses the clean evaluation,
+    which is exactly ``evaluate(model, bundle, device, seed=cell_spec.seed, ...)``. ``on_row`` sees each new row.
+    """
+    device = torch.device(device)
+    spec = cell_spec
+    info = dataset_info(spec.data.dataset)
+    skip_pairs, skip_keys = _done_keys(done)
+    eval_kw = {"seed": spec.seed, "batch_size": eval_batch_size(spec), "loss": spec.train.loss}
+    clean: dict[str, Any] = {}
+
+    def clean_bundle():
+        nonlocal bundle
+        if bundle is None:
+            bundle = load_data(spec.data, spec.seed, root=data_root)
+        return bundle
+
+    rows: list[dict[str, Any]] = []
+    for i, sweep in enumerate(_sweeps_of(spec.noise)):
+        if applies_to(sweep.kind) != info.kind:
+            continue
+        for level in sweep.levels:
+            params = validate_noise(sweep.kind, level, sweep.params, where=f"noise.sweeps.{i}")
+            key = (sweep.kind, float(level), params_key(params))
+            if (sweep.kind, float(level)) in skip_pairs or key in skip_keys:
+                continue
+            skip_keys.add(key)
+            if level == 0:
+                if not clean:
+                    clean.update(evaluate(model, clean_bundle(), device, **eval_kw))
+                result = clean
+            elif info.kind == "static":
+                transform = make_image_transform(sweep.kind, level, params, spec.seed)
+                result = evaluate(model, clean_bundle(), device, input_transform=transform, **eval_kw)
+            else:
+                transform = make_event_transform(sweep.kind, level, params, spec.seed, sensor_size=sensor_size_of(info))
+                noisy = load_data(spec.data, spec.seed, root=data_root, event_transform=transform)
+                result = evaluate(model, noisy, device, **eval_kw)
+            row = {
+                "noise_kind": sweep.kind,
+                "noise_level": float(level),
+                "noise_params": params,
+                "test_acc": result["test_acc"],
+                "test_loss": result["test_loss"],
+                "test_samples": result["test_samples"],
+            }
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- summaries
+
+
+def _trapezoid(levels: Sequence[float], accs: Sequence[float]) -> float:
+    return sum((levels[i + 1] - levels[i]) * (accs[i] + accs[i + 1]) / 2 for i in range(len(levels) - 1))
+
+
+def robustness_summary(rows: Iterable[dict[str, Any]], clean_acc: float | None) -> list[dict[str, Any]]:
+    """Per noise kind (and params): accuracy drop at each level and the normalised AUC (module docstring).
+
+    Returns one dict per (kind, params) in first-seen order: ``noise_kind``, ``noise_params``, ``clean_acc``,
+    ``levels`` (sorted, unique; the first row of a repeated level counts), ``test_acc``, ``acc_drop``
+    (``clean_acc - acc``, accuracy points 0-1), ``relative_drop`` (``acc_drop / clean_acc``), ``level_min``,
+    ``level_max``, ``auc`` (trapezoid, accuracy x level unit) and ``nauc``.
+    """
+    groups: dict[tuple[str, str], dict[float, float]] = {}
+    params_of: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        kind, level, pkey = row_key(row)
+        acc = row.get("test_acc")
+        if acc is None:
+            continue
+        group = groups.setdefault((kind, pkey), {})
+        params_of.setdefault((kind, pkey), dict(row.get("noise_params") or {}))
+        group.setdefault(level, float(acc))
+    ok = clean_acc is not None and clean_acc == clean_acc and clean_acc > 0  # not None, not NaN, positive
+    out = []
+    for (kind, pkey), by_level in groups.items():
+        levels = sorted(by_level)
+        accs = [by_level[level] for level in levels]
+        auc = _trapezoid(levels, accs)
+        span = levels[-1] - levels[0]
+        if not ok:
+            nauc = None
+        elif span > 0:
+            nauc = auc / (span * clean_acc)
+        else:
+            nauc = accs[0] / clean_acc
+        out.append(
+            {
+                "noise_kind": kind,
+                "noise_params": params_of[(kind, pkey)],
+                "clean_acc": clean_acc,
+                "levels": levels,
+                "test_acc": accs,
+                "acc_drop": [clean_acc - a if clean_acc is not None else None for a in accs],
+                "relative_drop": [(clean_acc - a) / clean_acc if ok else None for a in accs],
+                "level_min": levels[0],
+                "level_max": levels[-1],
+                "auc": auc,
+                "nauc": nauc,
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- results stores
+
+
+def read_noise_rows(cell_dir: str | Path) -> list[dict[str, Any]]:
+    """The rows of a cell's ``noise.json`` ([] when absent)."""
+    return list(CellStore(Path(cell_dir)).read_json(NOISE_FILE, []) or [])
+
+
+def merge_rows(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` then ``new``; a new row replaces an old one with the same :func:`row_key` (in place)."""
+    merged = {row_key(r): r for r in old}
+    for row in new:
+        merged[row_key(row)] = row
+    return list(merged.values())
+
+
+def write_noise_rows(cell_dir: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Merge ``rows`` into the cell's ``noise.json`` (atomic write)."""
+    path = Path(cell_dir) / NOISE_FILE
+    atomic_write_json(path, merge_rows(read_noise_rows(cell_dir), rows))
+
+
+@dataclass
+class EvalSummary:
+    """What :func:`eval_results` did, by cell directory."""
+
+    evaluated: dict[str, int] = field(default_factory=dict)  # cell dir -> rows added
+    up_to_date: list[str] = field(default_factory=list)  # finished cells with every requested level measured
+    not_done: list[str] = field(default_factory=list)  # unfinished or failed cells (nothing to evaluate)
+    no_sweeps: list[str] = field(default_factory=list)  # finished cells no requested sweep applies to
+
+    @property
+    def rows_added(self) -> int:
+        return sum(self.evaluated.values())
+
+
+def _cell_spec(cell: CellStore, raw: dict[str, Any], noise) -> Any:
+    from snnbench.suite.fields import build_spec
+    from snnbench.suite.schema import TRAINING_SECTIONS, CellSpec, NoiseSpec
+
+    where = lambda path: f"{cell.path / 'spec.json'}"  # noqa: E731
+    data = {k: raw[k] for k in TRAINING_SECTIONS if k in raw}
+    if noise is None:
+        data["noise"] = raw.get("noise") or {}
+        return build_spec(CellSpec, data, (), where)
+    spec = build_spec(CellSpec, data, (), where)
+    return dataclasses.replace(spec, noise=NoiseSpec(sweeps=_sweeps_of(noise)))
+
+
+def _missing(spec, existing: set[NoiseKey]) -> list[NoiseKey]:
+    info = dataset_info(spec.data.dataset)
+    missing = []
+    for i, sweep in enumerate(_sweeps_of(spec.noise)):
+        if applies_to(sweep.kind) != info.kind:
+            continue
+        for level in sweep.levels:
+            params = validate_noise(sweep.kind, level, sweep.params, where=f"noise.sweeps.{i}")
+            key = (sweep.kind, float(level), params_key(params))
+            if key not in existing and key not in missing:
+                missing.append(key)
+    return missing
+
+
+def eval_results(
+    results_dir: str | Path,
+    noise=None,
+    device: str | torch.device = "auto",
+    *,
+    data_root=None,
+    suite_name: str | None = None,
+    on_cell: Callable[[Path, str, int], None] | None = None,
+) -> EvalSummary:
+    """Add noise measurements to the finished cells under ``results_dir`` (any depth) without retraining.
+
+    ``noise``: a :class:`~snnbench.suite.schema.NoiseSpec`, a sequence of ``NoiseSweep``, or None to use each cell's
+    own ``noise`` section from its ``spec.json``. ``suite_name`` keeps only cells of that suite. Cells whose
+    ``done.json`` status is not ``done`` are skipped. For each finished cell the levels not yet in ``noise.json``
+    (same kind, level and params) are evaluated on the reloaded model and merged into ``noise.json`` atomically.
+    ``on_cell(cell_dir, status, rows_added)`` reports each cell (status: evaluated, up_to_date, not_done,
+    no_sweeps).
+    """
+    from snnbench.errors import ResultsError
+    from snnbench.results import load_model
+    from snnbench.runner import resolve_device
+    from snnbench.suite.fields import spec_to_dict
+
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise ResultsError(f"results directory {root} does not exist", hint="pass the --results directory of a run")
+    torch_device = device if isinstance(device, torch.device) else resolve_device(device)
+    summary = EvalSummary()
+    bundles: dict[tuple[str, int], Any] = {}
+
+    def report(cell: CellStore, status: str, added: int = 0) -> None:
+        if status != "evaluated":
+            getattr(summary, status).append(str(cell.path))
+        if on_cell is not None:
+            on_cell(cell.path, status, added)
+
+    for cell in ResultsStore(root).iter_cells():
+        raw = cell.read_json("spec.json") or {}
+        if suite_name is not None and raw.get("suite") != suite_name:
+            continue
+        if cell.status() != "done":
+            report(cell, "not_done")
+            continue
+        spec = _cell_spec(cell, raw, noise)
+        existing = read_noise_rows(cell.path)
+        missing = _missing(spec, {row_key(r) for r in existing})
+        if not missing:
+            info = dataset_info(spec.data.dataset)
+            report(cell, "up_to_date" if applicable_sweeps(spec.noise, info.kind) else "no_sweeps")
+            continue
+        model = load_model(cell.path, torch_device)
+        data_key = (json.dumps(spec_to_dict(spec.data), sort_keys=True), spec.seed)
+        if data_key not in bundles:  # cells of one suite share their clean data
+            bundles[data_key] = load_data(spec.data, spec.seed, root=data_root)
+        done = {row_key(r) for r in existing}
+        rows = evaluate_noise(model, spec, torch_device, data_root=data_root, done=done, bundle=bundles[data_key])
+        atomic_write_json(cell.path / NOISE_FILE, merge_rows(existing, rows))
+        summary.evaluated[str(cell.path)] = len(rows)
+        report(cell, "evaluated", len(rows))
+    return summary
+
+
+def parse_noise_option(text: str):
+    """A ``NoiseSweep`` from the CLI form ``KIND=L1,L2,...[:key=value[:key=value]]``, e.g. ``gaussian=0,0.1,0.2``
+    or ``event_background=0,0.5:mode=ratio``. Values are read as YAML (``false``, ``3``, ``count``)."""
+    import yaml
+
+    from snnbench.suite.fields import build_spec
+    from snnbench.suite.schema import NoiseSweep
+
+    where = f"--noise {text}"
+    kind, sep, rest = text.partition("=")
+    if not sep or not kind.strip() or not rest.strip():
+        raise SuiteError(f"'{text}' is not KIND=L1,L2,...", where="--noise", hint="e.g. --noise gaussian=0,0.1,0.2")
+    levels_text, *options = rest.split(":")
+    try:
+        levels = [yaml.safe_load(v) for v in levels_text.split(",") if v.strip()]
+    except yaml.YAMLError:
+        raise SuiteError(f"cannot read the levels '{levels_text}'", where=where) from None
+    params: dict[str, Any] = {}
+    for option in options:
+        key, eq, value = option.partition("=")
+        if not eq or not key.strip():
+            raise SuiteError(f"parameter '{option}' is not key=value", where=where, hint="e.g. gaussian=0.1:clip=false")
+        params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    sweep = build_spec(
+        NoiseSweep, {"kind": kind.strip(), "levels": levels, "params": params}, ("noise",), lambda p: where
+    )
+    for level in sweep.levels:
+        validate_noise(sweep.kind, level, sweep.params, where=where)
+    return sweep
+
+
+def parse_noise_options(texts: Sequence[str]):
+    """A ``NoiseSpec`` from repeated ``--noise`` options."""
+    from snnbench.suite.schema import NoiseSpec
+
+    return NoiseSpec(sweeps=tuple(parse_noise_option(t) for t in texts))
+
+
+# ---------------------------------------------------------------------------------------------- tables
+
+
+def _cell_base(cell: CellStore) -> dict[str, Any]:
+    from snnbench.results.frame import cell_row
+
+    row = cell_row(cell)
+    return {k: row.get(k) for k in ("suite", "cell_id", "dataset", "model", "depth", "variant", "seed", "T", "path")}
+
+
+def _clean_acc(cell: CellStore, rows: Sequence[dict[str, Any]]) -> float | None:
+    acc = (cell.read_json("metrics.json", {}) or {}).get("test_acc")
+    if acc is None:
+        zero = [r for r in rows if float(r["noise_level"]) == 0 and r.get("test_acc") is not None]
+        acc = zero[0]["test_acc"] if zero else None
+    return None if acc is None else float(acc)
+
+
+def robustness_frame(*roots: str | Path):
+    """One row per (cell, kind, params): the cell's axes, ``noise_kind``, ``noise_params``, ``level_min``,
+    ``level_max``, ``levels`` (count), ``clean_acc``, ``worst_acc``, ``auc`` and ``nauc`` (module docstring)."""
+    import pandas as pd
+
+    out = []
+    for root in roots:
+        for cell in ResultsStore(root).iter_cells():
+            rows = read_noise_rows(cell.path)
+            if not rows:
+                continue
+            base, clean = _cell_base(cell), _clean_acc(cell, rows)
+            for s in robustness_summary(rows, clean):
+                out.append(
+                    {
+                        **base,
+                        "noise_kind": s["noise_kind"],
+                        "noise_params": params_key(s["noise_params"]),
+                        "level_min": s["level_min"],
+                        "level_max": s["level_max"],
+                        "levels": len(s["levels"]),
+                        "clean_acc": clean,
+                        "worst_acc": min(s["test_acc"]),
+                        "auc": s["auc"],
+                        "nauc": s["nauc"],
+                    }
+                )
+    return pd.DataFrame(out)
