@@ -103,10 +103,20 @@ def run(suite_path, results, device, data_root, overrides, dry_run, fail_fast, r
 
 @cli.command()
 @click.argument("results_dirs", metavar="[RESULTS_DIR]...", nargs=-1, type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "json"]), default="markdown", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "csv", "latex", "html", "json"]), default="markdown",
+    show_default=True, help="csv/json: tidy tables for analysis; html: one self-contained file with the figures.",
+)  # fmt: skip
 @click.option("--output", type=click.Path(dir_okay=False), default=None, help="Write to a file instead of stdout.")
-def report(results_dirs: tuple[str, ...], fmt: str, output: str | None) -> None:
-    """Compile tables from results directories (default: results)."""
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write the figures (PNG and SVG) into this directory.")  # fmt: skip
+@click.option("--table", "tables", multiple=True, metavar="NAME",
+              help="Only these tables (repeatable): accuracy, noise, energy, layers, thresholds, cost, stats, "
+                   "failures. csv/json: that table's tidy data instead of the per-cell table.")  # fmt: skip
+@click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
+              help="Only cells whose column KEY equals VALUE (repeatable; KEY=a,b: any of).")  # fmt: skip
+def report(results_dirs, fmt, output, plots_dir, tables, where) -> None:
+    """Compile tables (and figures) from results directories (default: results); never trains."""
     from snnbench.errors import ResultsError
     from snnbench.report import build_report
 
@@ -114,22 +124,36 @@ def report(results_dirs: tuple[str, ...], fmt: str, output: str | None) -> None:
     for root in roots:
         if not Path(root).is_dir():
             raise ResultsError(f"results directory '{root}' does not exist", hint="run a suite first, or pass its path")
-    text = build_report(roots, fmt)
+    text = build_report(roots, fmt, tables=tables, where=where, plots_dir=plots_dir, output=output)
+    if plots_dir:
+        err_console.print(f"wrote figures to {plots_dir}", markup=False, highlight=False, soft_wrap=True)
     if output:
-        from snnbench.results.store import atomic_write_bytes
+        from snnbench.report.render import write_file
 
-        atomic_write_bytes(Path(output), text.encode())
-        err_console.print(f"wrote {output}")
+        try:
+            write_file(Path(output), text.encode())
+        except OSError as exc:
+            raise ResultsError(f"cannot write '{output}': {exc.strerror or exc}") from None
+        err_console.print(f"wrote {output}", markup=False, highlight=False, soft_wrap=True)
     else:
         click.echo(text, nl=False)
 
 
 @cli.command(name="list")
-@click.argument("what", type=click.Choice(["datasets", "models", "variants", "surrogates"]), default="datasets")
+@click.argument(
+    "what", type=click.Choice(["datasets", "models", "variants", "surrogates", "noise"]), default="datasets"
+)
 def list_(what: str) -> None:
-    """List registered datasets, models, learning variants or surrogates."""
+    """List registered datasets, models, learning variants, surrogates or noise kinds."""
     table = RichTable()
-    if what == "datasets":
+    if what == "noise":
+        from snnbench.data.noise import describe_noise
+
+        for col in ("noise kind", "applies to", "level", "unit", "params"):
+            table.add_column(col)
+        for row in describe_noise():
+            table.add_row(row["name"], row["applies_to"], row["level"], row["unit"], row["params_text"])
+    elif what == "datasets":
         from snnbench.data import DATASETS
 
         for col in ("name", "kind", "shape (C,H,W)", "classes", "default T", "files"):
@@ -161,6 +185,41 @@ def list_(what: str) -> None:
         for entry in SURROGATES:
             table.add_row(entry.name, str(entry.meta["default_alpha"]))
     out_console.print(table)
+
+
+@cli.command(name="eval")
+@click.argument("results_dir", metavar="RESULTS_DIR", type=click.Path(file_okay=False))
+@click.option("--suite", "suite_path", type=click.Path(dir_okay=False), help="Use this suite's noise sweeps.")
+@click.option("--noise", "noise", multiple=True, metavar="KIND=L1,L2[:param=value]", help="A noise sweep.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--data-root", default=None, help="Dataset directory (overrides data.root).")
+def eval_(results_dir: str, suite_path: str | None, noise: tuple[str, ...], device: str, data_root: str | None) -> None:
+    """Add noise evaluations to finished cells without retraining; levels already measured are skipped.
+
+    Without --suite or --noise each cell's own noise section is used.
+    """
+    from snnbench.errors import ResultsError
+    from snnbench.measure.robustness import eval_results, parse_noise_options
+
+    if not Path(results_dir).is_dir():
+        raise ResultsError(f"results directory '{results_dir}' does not exist", hint="run a suite first")
+    if suite_path and noise:
+        raise SnnbenchError("give --suite or --noise, not both", hint="see 'snnbench eval --help'")
+    sweeps, suite_name = None, None
+    if noise:
+        sweeps = parse_noise_options(noise)
+    elif suite_path:
+        suite = _load(suite_path, ())
+        sweeps, suite_name = suite.cells[0].spec.noise, suite.name
+    summary = eval_results(
+        results_dir, sweeps, device, data_root=data_root, suite_name=suite_name,
+        on_cell=lambda path, status, n: err_console.print(f"{status}: {path} (+{n} rows)", markup=False),
+    )  # fmt: skip
+    err_console.print(
+        f"{len(summary.evaluated)} cells evaluated ({summary.rows_added} new rows), "
+        f"{len(summary.up_to_date)} up to date, {len(summary.not_done)} not finished",
+        markup=False,
+    )
 
 
 @cli.command()

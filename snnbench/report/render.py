@@ -1,46 +1,164 @@
-"""Renderers: markdown for reading; csv and json give the tidy per-cell table for analysis."""
+"""Renderers: markdown and LaTeX (booktabs) for reading, csv and json for analysis (tidy tables). HTML: ``html.py``."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pandas as pd
 
-from snnbench.report.tables import Table, summary_line
+from snnbench.report.tables import Table
 
-FORMATS = ("markdown", "csv", "json")
+FORMATS = ("markdown", "csv", "latex", "html", "json")
+
+# Per-cell csv/json: these columns first, then the rest of the per-cell frame.
+LEAD_COLUMNS = [
+    "suite", "cell_id", "dataset", "model", "depth", "variant", "seed", "status", "test_acc", "train_time_s",
+    "train_samples_per_s",
+]  # fmt: skip
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    frame = frame.reset_index()
-    header = [str(c) for c in frame.columns]
-    rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+def write_file(path: Path, data: bytes) -> None:
+    """Atomic write, readable by others (``rw-r--r--``): reports and figures are meant to be shared."""
+    from snnbench.results.store import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
+    path.chmod(0o644)
+
+
+def _cells(table: Table, bold_fn) -> tuple[list[str], list[list[str]]]:
+    """Header and body rows (row labels first) as text, bold cells wrapped by ``bold_fn``."""
+    frame = table.frame
+    index_names = [str(n) if n is not None else "" for n in frame.index.names]
+    header = index_names + [str(c) for c in frame.columns]
+    rows = []
+    for i, (ix, values) in enumerate(zip(frame.index, frame.itertuples(index=False), strict=True)):
+        labels = list(ix) if isinstance(ix, tuple) else [ix]
+        cells = []
+        for j, value in enumerate(values):
+            text = "" if value is None else str(value)
+            if table.bold is not None and bool(table.bold.iat[i, j]) and text:
+                text = bold_fn(text)
+            cells.append(text)
+        rows.append([str(v) for v in labels] + cells)
+    return header, rows
+
+
+# --------------------------------------------------------------------------------------------------------- markdown
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: Table | pd.DataFrame) -> str:
+    if isinstance(table, pd.DataFrame):
+        table = Table(name="", title="", frame=table)
+    header, rows = _cells(table, lambda t: f"**{t}**")
+    header = [_md_escape(h) for h in header]
+    rows = [[_md_escape(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
-def render_markdown(cells: pd.DataFrame, tables: list[Table]) -> str:
-    parts = ["# snnbench report", "", summary_line(cells)]
+def render_markdown(summary: str, tables: list[Table], figures: list[tuple[str, str]] = ()) -> str:
+    """``figures``: (title, path or URL) pairs linked under a Figures heading."""
+    parts = ["# snnbench report", "", summary]
+    if not tables:
+        parts += ["", "_No tables: nothing in the selected results holds what they need._"]
     for table in tables:
-        parts += ["", f"## {table.title}", "", markdown_table(table.frame)]
+        parts += ["", f"## {table.title}", "", markdown_table(table)]
         if table.note:
             parts += ["", f"_{table.note}_"]
+    if figures:
+        parts += ["", "## Figures"]
+        for title, path in figures:
+            parts += ["", f"![{_md_escape(title)}]({path.replace(' ', '%20')})"]
     return "\n".join(parts) + "\n"
 
 
-def render_csv(cells: pd.DataFrame) -> str:
-    return cells.to_csv(index=False)
+# ------------------------------------------------------------------------------------------------------------ latex
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "µ": r"$\mu$", "×": r"$\times$",
+    "Δ": r"$\Delta$", "−": r"$-$", "–": "--", "—": "---", "≥": r"$\geq$", "<": r"\textless{}", ">": r"\textgreater{}",
+    "∞": r"$\infty$", "…": r"\ldots{}",
+}  # fmt: skip
+_LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
 
 
-def render_json(cells: pd.DataFrame) -> str:
-    records = json.loads(cells.to_json(orient="records"))  # NaN -> null
-    return json.dumps(records, indent=2) + "\n"
+def latex_escape(text: str) -> str:
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], str(text))
 
 
-def render(cells: pd.DataFrame, tables: list[Table], fmt: str) -> str:
-    if fmt == "markdown":
-        return render_markdown(cells, tables)
-    if fmt == "csv":
-        return render_csv(cells)
-    return render_json(cells)
+def _numeric_like(text: str) -> bool:
+    text = text.lstrip("\x00")
+    return text in ("—", "", "unavailable") or bool(re.match(r"^[+−-]?[\d.<\[]", text))
+
+
+def latex_table(table: Table) -> str:
+    """A booktabs ``tabular`` in a ``table`` float (needs ``\\usepackage{booktabs}``)."""
+    header, rows = _cells(table, lambda t: "\x00" + t + "\x01")
+    n_labels = table.frame.index.nlevels
+    align = "l" * n_labels + "".join(
+        "r" if rows and all(_numeric_like(r[n_labels + j]) for r in rows) else "l"
+        for j in range(len(header) - n_labels)
+    )
+
+    def cell(text: str) -> str:
+        return latex_escape(text).replace("\x00", r"\textbf{").replace("\x01", "}")
+
+    label = re.sub(r"[^A-Za-z0-9:/_-]+", "-", table.name or table.title)
+    lines = [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        rf"\caption{{{latex_escape(table.title)}}}",
+        rf"\label{{tab:{label}}}",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(cell(h) for h in header) + r" \\",
+        r"\midrule",
+        *(" & ".join(cell(c) for c in row) + r" \\" for row in rows),
+        r"\bottomrule",
+        r"\end{tabular}",
+    ]
+    if table.note:
+        lines.append(rf"\par\smallskip{{\footnotesize {latex_escape(table.note)}}}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines)
+
+
+def render_latex(summary: str, tables: list[Table]) -> str:
+    parts = [
+        "% snnbench report: " + summary,
+        "% needs \\usepackage{booktabs}",
+    ]
+    parts += ["", *("\n\n".join(latex_table(t) for t in tables).splitlines())] if tables else ["% no tables"]
+    return "\n".join(parts) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------------- csv/json
+
+
+def per_cell(cells: pd.DataFrame) -> pd.DataFrame:
+    """The tidy per-cell table with :data:`LEAD_COLUMNS` first."""
+    lead = [c for c in LEAD_COLUMNS if c in cells.columns]
+    return cells[lead + [c for c in cells.columns if c not in lead]]
+
+
+def render_csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records", force_ascii=False))  # NaN -> null
+
+
+def render_json(frames: pd.DataFrame | dict[str, pd.DataFrame]) -> str:
+    """One frame as a list of records; several as ``{table: [records]}``."""
+    if isinstance(frames, dict):
+        return json.dumps({k: _records(v) for k, v in frames.items()}, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(_records(frames), indent=2, ensure_ascii=False) + "\n"

@@ -17,18 +17,35 @@ train_samples_per_s      training samples per second over all epochs
 error                    the failure, for failed cells
 path                     the cell directory
 =======================  ===========================================================
+
+Every other scalar in ``metrics.json`` (energy, GPU power, memory, ...) follows as a column of the same name, and
+every other matrix axis of the cell's suite (e.g. ``model.neuron.tau``) as a column named by its dotted key path.
+
+Long tables, one row per cell and item, each led by ``suite, cell_id, dataset, model, depth, variant, seed, status``
+and ended by ``path``:
+
+* :func:`history_frame` — per epoch (``history.json``),
+* :func:`layers_frame` — per layer (``layers.json``),
+* :func:`noise_frame` — per noise kind and level (``noise.json``),
+* :func:`thresholds_frame` — per epoch and layer threshold statistics (epoch 0 = ``thresholds_init.json``),
+* :func:`power_frame` — the GPU power timeline (``power_timeline.csv``).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import torch
 
+from snnbench.errors import ResultsError
 from snnbench.results.store import CellStore, ResultsStore
+
+if TYPE_CHECKING:
+    import torch
 
 NAN = math.nan
 
@@ -37,14 +54,50 @@ CELL_COLUMNS = [
     "epochs", "train_time_s", "train_samples_per_s", "error", "path",
 ]  # fmt: skip
 
+# Columns that lead every long table (plus ``path`` last, the join key back to :func:`cells_frame`).
+KEY_COLUMNS = ["suite", "cell_id", "dataset", "model", "depth", "variant", "seed", "status"]
+
+# Matrix axes already covered by a cell column; any other axis becomes a column named by its key path.
+AXIS_COLUMNS = {
+    "train.variant": "variant", "model.depth": "depth", "data.dataset": "dataset", "model.name": "model",
+    "seed": "seed", "data.T": "T",
+}  # fmt: skip
+
+# metrics.json entries that are not results (multi-line, or duplicates of a cell column).
+_SKIP_METRICS = {"traceback"}
+
+LAYER_COLUMNS = [
+    "layer", "kind", "neurons", "firing_rate", "silent_fraction", "input", "fan_out_mean", "sops_per_sample",
+    "macs_per_sample", "ann_macs_per_sample",
+]  # fmt: skip
+NOISE_COLUMNS = ["noise_kind", "noise_level", "noise_params", "test_acc", "test_loss", "test_samples"]
+THRESHOLD_COLUMNS = ["epoch", "layer", "mean", "std", "min", "max"]
+POWER_COLUMNS = ["t_s", "power_w"]
+
 
 def _num(value: Any) -> float:
     return NAN if value is None else float(value)
 
 
+def _read(cell: CellStore, name: str, default: Any = None) -> Any:
+    """A cell's JSON file, or ``default`` when absent; unreadable JSON is a one-line :class:`ResultsError`."""
+    try:
+        value = cell.read_json(name, default)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{cell.path / name} is not valid JSON ({exc})", hint="delete the cell and rerun") from None
+    return default if value is None else value
+
+
+def _scalar(value: Any) -> Any:
+    """Axis values as hashable scalars (lists and mappings as compact JSON)."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
+
+
 def cell_row(cell: CellStore) -> dict[str, Any]:
-    spec = cell.read_json("spec.json", {})
-    metrics = cell.read_json("metrics.json", {}) or {}
+    spec = _read(cell, "spec.json", {})
+    metrics = _read(cell, "metrics.json", {})
     status = cell.status()
     done = status == "done"
     row = {
@@ -66,8 +119,11 @@ def cell_row(cell: CellStore) -> dict[str, Any]:
         "path": str(cell.path),
     }
     for key, value in metrics.items():  # later measurements (energy, power, ...) extend the row
-        if key not in row and isinstance(value, (int, float, str, type(None))):
+        if key not in row and key not in _SKIP_METRICS and isinstance(value, (int, float, str, type(None))):
             row[key] = value
+    for axis, value in (spec.get("axes") or {}).items():  # other swept settings, by dotted key path
+        if axis not in AXIS_COLUMNS and axis not in row:
+            row[axis] = _scalar(value)
     return row
 
 
@@ -78,15 +134,132 @@ def cells_frame(*roots: str | Path) -> pd.DataFrame:
     return frame[CELL_COLUMNS + extra]
 
 
+def _key(cell: CellStore) -> dict[str, Any]:
+    spec = _read(cell, "spec.json", {})
+    return {
+        "suite": spec.get("suite"),
+        "cell_id": spec.get("cell_id"),
+        "dataset": spec.get("data", {}).get("dataset"),
+        "model": spec.get("model", {}).get("name"),
+        "depth": spec.get("model", {}).get("depth"),
+        "variant": spec.get("train", {}).get("variant"),
+        "seed": spec.get("seed"),
+        "status": cell.status(),
+    }
+
+
+def _long_frame(
+    roots: Iterable[str | Path], rows_of: Callable[[CellStore], list[dict[str, Any]]], columns: list[str]
+) -> pd.DataFrame:
+    """One row per item that ``rows_of(cell)`` yields, led by the cell's key columns and ended by ``path``."""
+    rows = []
+    for root in roots:
+        for cell in ResultsStore(root).iter_cells():
+            items = rows_of(cell)
+            if not items:
+                continue
+            key = _key(cell)
+            rows.extend({**key, **item, "path": str(cell.path)} for item in items)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=KEY_COLUMNS + columns + ["path"])
+    for column in columns:
+        if column not in frame.columns:
+            frame[column] = NAN
+    lead = KEY_COLUMNS + columns
+    return frame[lead + [c for c in frame.columns if c not in lead and c != "path"] + ["path"]]
+
+
 def history_frame(*roots: str | Path) -> pd.DataFrame:
     """Long table of per-epoch records: ``cell_id, variant, depth, dataset, seed, epoch, ...``."""
     rows = []
     for root in roots:
         for cell in ResultsStore(root).iter_cells():
-            base = {k: v for k, v in cell_row(cell).items() if k in ("suite", "cell_id", "dataset", "model", "depth", "variant", "seed")}
-            for record in cell.read_json("history.json", []) or []:
+            base = {k: v for k, v in _key(cell).items() if k != "status"}
+            for record in _read(cell, "history.json", []):
                 rows.append({**base, **{k: v for k, v in record.items() if not isinstance(v, (dict, list))}})
     return pd.DataFrame(rows)
+
+
+def _layer_rows(cell: CellStore) -> list[dict[str, Any]]:
+    return [{"order": i, **row} for i, row in enumerate(_read(cell, "layers.json", [])) if isinstance(row, dict)]
+
+
+def layers_frame(*roots: str | Path) -> pd.DataFrame:
+    """Per-layer rows of ``layers.json`` (``order`` = position in the network, 0 first); missing keys are NaN."""
+    return _long_frame(roots, _layer_rows, LAYER_COLUMNS + ["order"])
+
+
+def _noise_rows(cell: CellStore) -> list[dict[str, Any]]:
+    rows = []
+    for row in _read(cell, "noise.json", []):
+        if isinstance(row, dict):
+            params = row.get("noise_params") or {}
+            rows.append({**row, "noise_params": _scalar(params) if isinstance(params, dict) else str(params)})
+    return rows
+
+
+def noise_frame(*roots: str | Path) -> pd.DataFrame:
+    """Rows of ``noise.json``: test accuracy (0–1) under each ``noise_kind`` at each ``noise_level``;
+    ``noise_params`` as compact JSON (``{}`` when none), so rows with different options stay apart."""
+    return _long_frame(roots, _noise_rows, NOISE_COLUMNS)
+
+
+def _threshold_rows(cell: CellStore) -> list[dict[str, Any]]:
+    rows = []
+
+    def add(epoch: int, stats: Any) -> None:
+        for layer, s in (stats or {}).items():
+            if isinstance(s, dict):
+                values = dict.fromkeys(("mean", "std", "min", "max"), NAN)
+                values.update({k: _num(v) for k, v in s.items() if isinstance(v, (int, float, type(None)))})
+                rows.append({"epoch": epoch, "layer": layer, **values})
+
+    add(0, _read(cell, "thresholds_init.json", {}))
+    for record in _read(cell, "history.json", []):
+        if isinstance(record, dict) and record.get("thresholds"):
+            add(int(record.get("epoch", 0)), record["thresholds"])
+    return rows
+
+
+def thresholds_frame(*roots: str | Path) -> pd.DataFrame:
+    """Threshold statistics per epoch and layer (``mean, std, min, max`` over the layer's neurons, and ``drift``, the
+    mean absolute change since init, where recorded); epoch 0 is ``thresholds_init.json`` (before training), epoch k
+    the ``thresholds`` of history record k."""
+    return _long_frame(roots, _threshold_rows, THRESHOLD_COLUMNS)
+
+
+def _epoch_rate_rows(cell: CellStore) -> list[dict[str, Any]]:
+    return [
+        {"epoch": record.get("epoch"), "layer": layer, "firing_rate": _num(rate)}
+        for record in _read(cell, "history.json", [])
+        if isinstance(record, dict)
+        for layer, rate in (record.get("firing_rates") or {}).items()
+    ]
+
+
+def epoch_firing_frame(*roots: str | Path) -> pd.DataFrame:
+    """Per-epoch firing rate of each layer (``firing_rates`` of the history records), spikes/neuron/step."""
+    return _long_frame(roots, _epoch_rate_rows, ["epoch", "layer", "firing_rate"])
+
+
+def _power_rows(cell: CellStore) -> list[dict[str, Any]]:
+    path = cell.path / "power_timeline.csv"
+    if not path.exists():
+        return []
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ResultsError(f"{path} is not a readable CSV ({exc})") from None
+    if not {"t_s", "power_w"} <= set(frame.columns):
+        raise ResultsError(f"{path} lacks the columns t_s and power_w")
+    return frame.to_dict("records")
+
+
+def power_frame(*roots: str | Path) -> pd.DataFrame:
+    """The GPU power timeline of each cell: ``t_s`` (s since the meter started), ``power_w`` (W), and the optional
+    ``gpu_util_pct`` (%), ``mem_used_mib`` (MiB), ``sm_clock_mhz`` (MHz), ``temperature_c`` (°C)."""
+    return _long_frame(roots, _power_rows, POWER_COLUMNS)
 
 
 def load_model(cell_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -97,6 +270,8 @@ def load_model(cell_dir: str | Path, device: str | torch.device = "cpu") -> torc
 
     The spec is attached as ``model.cell_spec`` (a :class:`~snnbench.suite.CellSpec`).
     """
+    import torch
+
     from snnbench.data import dataset_info
     from snnbench.models import create_model
     from snnbench.suite.fields import build_spec
@@ -105,8 +280,6 @@ def load_model(cell_dir: str | Path, device: str | torch.device = "cpu") -> torc
     cell = CellStore(Path(cell_dir))
     raw = cell.read_json("spec.json")
     if raw is None or not (cell.path / "model.pt").exists():
-        from snnbench.errors import ResultsError
-
         raise ResultsError(f"{cell.path} holds no finished cell (spec.json and model.pt expected)")
     spec = build_spec(CellSpec, {k: raw[k] for k in ("seed", "data", "model", "train")}, (), lambda p: str(cell.path))
     model = create_model(spec.model, dataset_info(spec.data.dataset))
