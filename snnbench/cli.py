@@ -112,7 +112,7 @@ def run(suite_path, results, device, data_root, overrides, dry_run, fail_fast, r
               help="Also write the figures (PNG and SVG) into this directory.")  # fmt: skip
 @click.option("--table", "tables", multiple=True, metavar="NAME",
               help="Only these tables (repeatable): accuracy, noise, energy, layers, thresholds, cost, stats, "
-                   "failures. csv/json: that table's tidy data instead of the per-cell table.")  # fmt: skip
+                   "fusion, failures. csv/json: that table's tidy data instead of the per-cell table.")  # fmt: skip
 @click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
               help="Only cells whose column KEY equals VALUE (repeatable; KEY=a,b: any of).")  # fmt: skip
 def report(results_dirs, fmt, output, plots_dir, tables, where) -> None:
@@ -161,7 +161,9 @@ def list_(what: str) -> None:
         for entry in DATASETS:
             info = entry.meta["info"]
             present = entry.meta.get("files_present")
-            files = "built-in" if info.builtin else ("?" if present is None else ("present" if present() else "missing"))
+            files = (
+                "built-in" if info.builtin else ("?" if present is None else ("present" if present() else "missing"))
+            )
             table.add_row(info.name, info.kind, str(info.shape), str(info.num_classes), str(info.default_T), files)
     elif what == "models":
         from snnbench.models import MODELS
@@ -245,9 +247,8 @@ def env() -> None:
         out_console.print(f"NVML: ok, driver {status.get('driver_version')}")
         for gpu in status.get("gpus", []):
             counter = "yes" if gpu.get("energy_counter_supported") else "no"
-            out_console.print(
-                f"  gpu {gpu['index']}: {gpu['name']}, energy counter: {counter}, power limit {gpu.get('power_limit_w')} W"
-            )
+            limit = gpu.get("power_limit_w")
+            out_console.print(f"  gpu {gpu['index']}: {gpu['name']}, energy counter: {counter}, power limit {limit} W")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -205,7 +205,9 @@ def run_cell(
     train_noise = make_train_transform(spec.data.train_noise, spec.seed, bundle.info)
     train_bundle = bundle
     if train_noise is not None and train_noise.event_transform is not None:
-        noisy = load_data(spec.data, spec.seed, root=data.data_root if data else None, event_transform=train_noise.event_transform)
+        noisy = load_data(
+            spec.data, spec.seed, root=data.data_root if data else None, event_transform=train_noise.event_transform
+        )
         train_bundle = dataclasses.replace(bundle, train=noisy.train)
     model = create_model(spec.model, bundle.info).to(device)
     if device.type == "cuda":

@@ -9,8 +9,8 @@ import torch
 
 import snnbench
 from snnbench.data import load_data
-from snnbench.train.evaluate import evaluate
 from snnbench.suite import DataSpec
+from snnbench.train.evaluate import evaluate
 
 TINY = """
 name: tiny
@@ -53,7 +53,9 @@ def test_run_trains_every_cell_once_and_rerun_retrains_nothing(tiny_run):
     assert len(cells) == 6
     for done in cells:
         d = done.parent
-        assert {"spec.json", "provenance.json", "history.json", "metrics.json", "model.pt"} <= {p.name for p in d.iterdir()}
+        assert {"spec.json", "provenance.json", "history.json", "metrics.json", "model.pt"} <= {
+            p.name for p in d.iterdir()
+        }
         prov = json.loads((d / "provenance.json").read_text())
         assert prov["torch_version"] == torch.__version__ and prov["seed"] == 0 and prov["device"] == "cpu"
         assert prov["snnbench_version"] == snnbench.__version__

@@ -45,7 +45,21 @@ def test_fusion_frame_groups_seeds_and_variants(tmp_path):
     assert seeds.loc["mean", "seed"] == "0+1+2" and seeds.loc["mean", "members"] == 3
     assert seeds.loc["mean", "test_acc"] == pytest.approx(2 / 3)  # predictions [1, 1, 1] vs labels [0, 1, 1]
     assert seeds.loc["vote", "test_acc"] == pytest.approx(1 / 3)  # predictions [1, 1, 0]
-    assert seeds.loc["mean", "mean_member_acc"] == pytest.approx(4 / 9) and seeds.loc["mean", "best_member_acc"] == pytest.approx(2 / 3)
+    assert seeds.loc["mean", "mean_member_acc"] == pytest.approx(4 / 9) and seeds.loc[
+        "mean", "best_member_acc"
+    ] == pytest.approx(2 / 3)
     variants = frame[(frame.fusion == "variants") & (frame.seed == 0)]
     assert set(variants["variant"]) == {"stl+sl"} or set(variants["variant"]) == {"sl+stl"}
     assert len(frame[frame.fusion == "variants"]) == 2  # only seed 0 has two variants; one row per rule
+
+
+def test_report_shows_fusion_rows(tmp_path):
+    from snnbench.report import build_report
+
+    labels = torch.tensor([0, 1, 1])
+    write_cell(tmp_path, "stl", 0, torch.tensor([[0.9, 0.1], [0.4, 0.6], [0.6, 0.4]]), labels)
+    write_cell(tmp_path, "stl", 1, torch.tensor([[0.2, 0.8], [0.3, 0.7], [0.55, 0.45]]), labels)
+    text = build_report([tmp_path], "markdown", tables=["fusion"])
+    assert "## Decision fusion — d, mlp" in text
+    # mean rule: [1.1, 0.9] / 2 -> 0 ; [0.7, 1.3] -> 1 ; [1.15, 0.85] -> 0 : 2/3 ; members 2/3 and 1/3
+    assert "| seeds  | 1     | stl: seeds 0+1 | mean | 0.6667" in text

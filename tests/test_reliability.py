@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -120,8 +121,7 @@ def test_two_processes_train_each_cell_exactly_once(tmp_path):
     a, b = start(suite, results, tmp_path), start(suite, results, tmp_path)
     (_, err_a), (_, err_b) = a.communicate(timeout=600), b.communicate(timeout=600)
     assert a.returncode == 0 and b.returncode == 0, (err_a, err_b)
-    trained_a = {line.split("[")[-1].rstrip("]: .0123456789tesacc_") for line in err_a.splitlines() if line.startswith("done ")}
-    trained_b = {line.split("[")[-1].rstrip("]: .0123456789tesacc_") for line in err_b.splitlines() if line.startswith("done ")}
+    trained_a, trained_b = (set(re.findall(r"^done .*\[([0-9a-f]{12})\]", err, re.M)) for err in (err_a, err_b))
     assert len(trained_a) + len(trained_b) == 6 and not trained_a & trained_b
     assert len(list(results.glob("rel/*/done.json"))) == 6
     # a third run finds everything finished
@@ -151,7 +151,10 @@ def test_nan_and_exception_in_one_cell_do_not_stop_the_others(tmp_path, monkeypa
     monkeypatch.setattr(runner, "fit", fit)
     summary = run_suite(suite, tmp_path / "res", device="cpu")
     assert len(summary.done) == 1 and len(summary.failed) == 2
-    metrics = {c.spec.train.variant: json.loads((tmp_path / "res" / "rel" / c.slug / "metrics.json").read_text()) for c in suite.cells}
+    metrics = {
+        c.spec.train.variant: json.loads((tmp_path / "res" / "rel" / c.slug / "metrics.json").read_text())
+        for c in suite.cells
+    }
     assert metrics["stl"]["status"] == "done"
     assert metrics["sl"]["status"] == "failed" and "loss became nan in epoch 1" in metrics["sl"]["error"]
     assert metrics["sl"]["failed_epoch"] == 1 and metrics["sl"]["test_acc"] is None

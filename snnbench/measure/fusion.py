@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from snnbench.results import ResultsStore, cells_frame
+from snnbench.results import cells_frame
 from snnbench.results.store import CellStore
 
 RULES = ("mean", "vote")
@@ -42,13 +42,17 @@ def fuse(rates: list[torch.Tensor], rule: str) -> torch.Tensor:
 
 def fusion_frame(*roots: str | Path) -> pd.DataFrame:
     """One row per (grouping, group, rule): fused test accuracy beside the members' mean and best."""
-    cells = cells_frame(*roots)
+    return fusion_rows(cells_frame(*roots))
+
+
+def fusion_rows(cells: pd.DataFrame) -> pd.DataFrame:
+    """:func:`fusion_frame` over the finished cells of a per-cell frame (``snnbench.results.cells_frame``)."""
     done = cells[cells["status"] == "done"]
     outputs: dict[str, dict[str, torch.Tensor] | None] = {p: CellStore(Path(p)).load_outputs() for p in done["path"]}
     rows: list[dict[str, Any]] = []
     for grouping, (keys, member_key) in GROUPINGS.items():
         for group_values, group in done.groupby(keys, sort=True):
-            members = [(str(m), outputs[p]) for m, p in zip(group[member_key], group["path"]) if outputs[p] is not None]
+            members = [(str(m), outputs[p]) for m, p in zip(group[member_key], group["path"], strict=True) if outputs[p] is not None]
             if len(members) < 2 or any(not torch.equal(o["labels"], members[0][1]["labels"]) for _, o in members):
                 continue
             labels = members[0][1]["labels"]
@@ -59,16 +63,13 @@ def fusion_frame(*roots: str | Path) -> pd.DataFrame:
                     {
                         "fusion": grouping,
                         "rule": rule,
-                        **dict(zip(keys, group_values)),
+                        **dict(zip(keys, group_values, strict=True)),
                         member_key: "+".join(m for m, _ in members),
                         "members": len(members),
                         "test_acc": float((predicted == labels).float().mean()),
                         "mean_member_acc": sum(accs) / len(accs),
                         "best_member_acc": max(accs),
+                        "fusion_gain": float((predicted == labels).float().mean()) - sum(accs) / len(accs),
                     }
                 )
     return pd.DataFrame(rows)
-
-
-def fusion_available(root: str | Path) -> bool:
-    return any((cell.path / "test_outputs.pt").exists() for cell in ResultsStore(root).iter_cells())

@@ -57,7 +57,9 @@ class LIF(nn.Module):
         self.feature_shape = tuple(int(n) for n in feature_shape)
         self.granularity = granularity
         self.backend = backend
-        self.params = LIFParameters(tau=float(tau), surrogate=create_surrogate(surrogate, alpha), detach_reset=detach_reset)
+        self.params = LIFParameters(
+            tau=float(tau), surrogate=create_surrogate(surrogate, alpha), detach_reset=detach_reset
+        )
         theta = torch.full(threshold_shape(self.feature_shape, granularity), float(theta_init))
         if theta_jitter > 0:
             theta = theta + theta_jitter * torch.randn_like(theta)

@@ -450,6 +450,46 @@ def failures_tidy(data: ReportData) -> pd.DataFrame:
     return per_cell(failures_frame(data))
 
 
+def fusion_tidy(data: ReportData) -> pd.DataFrame:
+    from snnbench.measure.fusion import fusion_rows
+
+    return fusion_rows(data.cells)
+
+
+def fusion_tables(data: ReportData) -> list[Table]:
+    """Decision fusion (our generalisation of the paper's joint decision): extra rows per dataset and model."""
+    rows = fusion_tidy(data)
+    if rows.empty:
+        return []
+    tables = []
+    for (dataset, model), group in rows.groupby(["dataset", "model"], sort=True):
+        group = group.sort_values(["fusion", "depth", "rule"], kind="stable")
+        members = group["variant"].where(group["fusion"] == "seeds", group["seed"].map(lambda s: f"seed {s}"))
+        label = group["variant"].where(group["fusion"] == "variants", "seeds " + group["seed"].astype(str))
+        frame = pd.DataFrame(
+            {
+                "fusion": group["fusion"],
+                "depth": group["depth"].map(fmt.label),
+                "members": [f"{m}: {lab}" for m, lab in zip(members, label, strict=True)],
+                "rule": group["rule"],
+                "fused test acc (0–1)": group["test_acc"].map(lambda v: f"{v:.4f}"),
+                "mean member (0–1)": group["mean_member_acc"].map(lambda v: f"{v:.4f}"),
+                "best member (0–1)": group["best_member_acc"].map(lambda v: f"{v:.4f}"),
+                "gain vs mean (points)": (100 * group["fusion_gain"]).map(lambda v: f"{v:+.2f}"),
+            }
+        ).set_index("fusion")
+        note = (
+            "decision fusion of stored test-set rates: mean = average class rates, vote = majority of argmax "
+            "(ties by mean rate); seeds = the seeds of one variant, variants = stl/sl/tl of one seed"
+        )
+        tables.append(
+            _table(
+                "fusion", _slug("fusion", dataset, model), f"Decision fusion — {dataset}, {model}", frame, None, note
+            )
+        )
+    return tables
+
+
 # --------------------------------------------------------------------------------------------------------- registry
 
 
@@ -471,6 +511,7 @@ SECTIONS: dict[str, Section] = {
         Section("thresholds", thresholds_tables, thresholds_tidy, "threshold statistics, init vs final"),
         Section("cost", cost_tables, cost_tidy, "training time, throughput, GPU energy, memory"),
         Section("stats", stats_tables, stats_tidy, "stl vs sl / tl: paired or Welch t-tests across seeds"),
+        Section("fusion", fusion_tables, fusion_tidy, "decision fusion across seeds or variants (joint decisions)"),
         Section("failures", failures_tables, failures_tidy, "failed or unfinished cells with their error"),
     )
 }

@@ -22,10 +22,10 @@ import contextlib
 import fcntl
 import io
 import json
-import warnings
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,7 +186,9 @@ class ResultsStore:
                     )
                 check_schema(info, marker)
             else:
-                atomic_write_json(marker, {"suite": suite_name, "description": description, "schema_version": SCHEMA_VERSION})
+                atomic_write_json(
+                    marker, {"suite": suite_name, "description": description, "schema_version": SCHEMA_VERSION}
+                )
         except (PermissionError, FileExistsError, NotADirectoryError) as exc:
             raise ResultsError(
                 f"results directory {directory} is not writable ({exc.strerror or type(exc).__name__})",

@@ -122,7 +122,9 @@ def _validate_top(loaded: LoadedSuite, data: dict[str, Any], where) -> tuple[str
         raise SuiteError("missing required key 'name'", where=f"{loaded.where(())}", hint="add e.g. name: my-study")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise SuiteError(
-            f"'name' is {name!r}", where=where(("name",)), hint="use letters, digits, '-', '_' and '.' (a directory name)"
+            f"'name' is {name!r}",
+            where=where(("name",)),
+            hint="use letters, digits, '-', '_' and '.' (a directory name)",
         )
     description = data.get("description", "")
     if not isinstance(description, str):
@@ -157,7 +159,7 @@ def expand(loaded: LoadedSuite, data: dict[str, Any], override_where: dict[KeyPa
         cell_data = copy.deepcopy(base)
         cell_where = dict(override_where or {})
         values: dict[str, Any] = {}
-        for (axis, path), (i, value) in zip(axes, combo):
+        for (axis, path), (i, value) in zip(axes, combo, strict=True):
             _set_path(cell_data, path, copy.deepcopy(value), where=where(("matrix", axis, i)))
             cell_where[path] = where(("matrix", axis, i))
             values[".".join(path)] = value

@@ -23,7 +23,7 @@ def dotted(path: tuple[Any, ...]) -> str:
 
 
 def spec_field(default: Any = dataclasses.MISSING, **meta: Any) -> Any:
-    """A dataclass field with validation metadata (``choices``, ``ge``, ``gt``, ``le``, ``lt``, ``min_len``, ``doc``)."""
+    """A dataclass field with validation metadata: ``choices``, ``ge``/``gt``/``le``/``lt``, ``min_len``, ``doc``."""
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)

@@ -47,7 +47,11 @@ def _record_locations(node: yaml.Node, prefix: KeyPath, name: str, out: dict[Key
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) else key_node.value
+            key = (
+                yaml.safe_load(yaml.serialize(key_node))
+                if not isinstance(key_node, yaml.ScalarNode)
+                else key_node.value
+            )
             where = f"{name}:{key_node.start_mark.line + 1}"
             if key in seen:
                 raise SuiteError(f"duplicate key '{key}'", where=where, hint="each key may appear once per mapping")

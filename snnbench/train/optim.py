@@ -20,7 +20,9 @@ def build_optimizer(trainable: dict[str, list[nn.Parameter]], spec) -> torch.opt
     groups = []
     for name, params in trainable.items():
         if name == "thresholds":
-            groups.append({"params": params, "lr": spec.lr * spec.threshold_lr_scale, "weight_decay": threshold_wd, "name": name})
+            groups.append(
+                {"params": params, "lr": spec.lr * spec.threshold_lr_scale, "weight_decay": threshold_wd, "name": name}
+            )
         else:
             groups.append({"params": params, "lr": spec.lr, "weight_decay": spec.weight_decay, "name": name})
     if spec.optimizer == "adam":

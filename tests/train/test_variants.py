@@ -46,7 +46,9 @@ def trained_copy(variant, model_name="conv", bn_affine="with_weights"):
     optimizer = build_optimizer(apply_variant(model, variant, bn_affine), train)
     bundle = ToyBundle()
     for epoch in range(2):
-        train_epoch(model, bundle, optimizer, train, torch.device("cpu"), seed=0, epoch=epoch, generator=make_generator(0, 1))
+        train_epoch(
+            model, bundle, optimizer, train, torch.device("cpu"), seed=0, epoch=epoch, generator=make_generator(0, 1)
+        )
     return model, before
 
 
