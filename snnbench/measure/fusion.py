@@ -52,7 +52,11 @@ def fusion_rows(cells: pd.DataFrame) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for grouping, (keys, member_key) in GROUPINGS.items():
         for group_values, group in done.groupby(keys, sort=True):
-            members = [(str(m), outputs[p]) for m, p in zip(group[member_key], group["path"], strict=True) if outputs[p] is not None]
+            members = [
+                (str(m), outputs[p])
+                for m, p in zip(group[member_key], group["path"], strict=True)
+                if outputs[p] is not None
+            ]
             if len(members) < 2 or any(not torch.equal(o["labels"], members[0][1]["labels"]) for _, o in members):
                 continue
             labels = members[0][1]["labels"]
