@@ -5,7 +5,9 @@ For each cell, in suite order::
     done.json present?            -> skip (failed cells too, unless --retry-failed)
     per-cell lock held elsewhere? -> skip (another process is training it)
     checkpoint.pt present?        -> resume after its epoch
-    fit (BPTT, a checkpoint per epoch) -> final inference pass -> measurements -> metrics.json, done.json
+    fit (BPTT, a checkpoint per epoch; threshold statistics and GPU power per epoch)
+      -> final inference pass (test_outputs.pt) -> energy (layers.json) -> noise sweeps (noise.json)
+      -> model.pt, metrics.json, done.json
 
 User errors (missing data, bad device) stop the run with one line; finished cells are kept. Any other exception
 inside a cell, and a loss that turns NaN/inf, marks that cell ``failed`` with the error and the run goes on.
@@ -29,8 +31,10 @@ import torch
 from snnbench.data import load_data
 from snnbench.data.noise import check_noise_spec, make_train_transform
 from snnbench.errors import DeviceError, SnnbenchError
+from snnbench.measure.energy import measure_energy
 from snnbench.measure.power import PowerMeter, create_power_meter
 from snnbench.measure.robustness import evaluate_noise, read_noise_rows, row_key, write_noise_rows
+from snnbench.measure.thresholds import ThresholdMonitor
 from snnbench.models import create_model
 from snnbench.results import ResultsStore, provenance
 from snnbench.results.store import CellStore
@@ -228,13 +232,19 @@ def run_cell(
         progress.epoch(record)
 
     history_so_far: list[dict[str, Any]] = list((resume or {}).get("history", []))
+    monitor = ThresholdMonitor(model)  # init statistics: the model is freshly built from the seed, before any resume
+    if resume is None:
+        store.write_json("thresholds_init.json", monitor.initial)
     with make_meter(cell, device) as meter:
         windows = PowerWindows(meter)
-        history = fit(
-            model, train_bundle, spec.train, device, seed=spec.seed, on_batch=progress.batch, on_epoch=on_epoch,
-            hooks=[windows, *([train_noise] if train_noise else [])], checkpoint=store.save_checkpoint, resume=resume,
-            input_transform=train_noise.image_transform if train_noise else None,
-        )  # fmt: skip
+        try:
+            history = fit(
+                model, train_bundle, spec.train, device, seed=spec.seed, on_batch=progress.batch, on_epoch=on_epoch,
+                hooks=[windows, monitor, *([train_noise] if train_noise else [])], checkpoint=store.save_checkpoint,
+                resume=resume, input_transform=train_noise.image_transform if train_noise else None,
+            )  # fmt: skip
+        finally:
+            monitor.close()
         batch_size = max(spec.train.batch_size, 100)
         clean, _ = windows.measure(
             "inference",
@@ -255,6 +265,10 @@ def run_cell(
     metrics.update(test_acc=clean["test_acc"], test_loss=clean["test_loss"])
     metrics.update(power_metrics(windows, metrics["train_samples"], clean["test_samples"]))
     metrics["peak_memory_mib"] = peak_memory_mib(device)
+    if spec.energy.enabled:
+        energy = measure_energy(model, bundle, device, seed=spec.seed, spec=spec.energy, batch_size=batch_size)
+        metrics.update(energy.metrics)
+        store.write_json("layers.json", energy.layers)
     if spec.noise.sweeps:
         done = {row_key(r) for r in read_noise_rows(store.path)}
         rows = evaluate_noise(model, spec, device, data_root=data.data_root if data else None, bundle=bundle, done=done)

@@ -186,7 +186,9 @@ def _compiled_fn(key: tuple, make: Callable[[], Callable]) -> Callable | None:
         return None
     fn = _compiled.get(key)
     if fn is None:
-        fn = _compiled[key] = torch.compile(_own_code(make(), str(len(_compiled))), dynamic=False)
+        # dynamic=None: the first shape compiles static; a second shape recompiles once with symbolic sizes, so
+        # the many batch and layer shapes of a suite never reach dynamo's recompile limit
+        fn = _compiled[key] = torch.compile(_own_code(make(), str(len(_compiled))), dynamic=None)
     return fn
 
 

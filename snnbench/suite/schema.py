@@ -118,6 +118,27 @@ class EnergySpec:
     e_mac_pj: float | None = spec_field(None, gt=0.0, doc="energy of one multiply-accumulate, pJ (overrides)")
     test_samples: int | None = spec_field(None, ge=1, doc="measure on the first n test samples; null = all")
     ann_baseline: bool = spec_field(True, doc="count the dense MACs of the same network as an ANN (fvcore)")
+    bn_cost: str = spec_field(
+        "folded",
+        choices=("folded", "mac"),
+        doc="BatchNorm after a conv/linear: folded into its weights and bias at inference (free), or 1 MAC per "
+        "output element and step",
+    )
+    bias_cost: str = spec_field(
+        "none", choices=("none", "ac"), doc="bias adds (own or folded BatchNorm shift): free, or 1 AC per output, step"
+    )
+    pool_cost: str = spec_field(
+        "none", choices=("none", "ac"), doc="pooling: free, or (kernel area - 1) ACs per output element and step"
+    )
+    neuron_update_cost: str = spec_field(
+        "none", choices=("none", "ac", "mac"), doc="LIF membrane update: free, or 1 AC / 1 MAC per neuron and step"
+    )
+    avgpool_spikes: str = spec_field(
+        "analog",
+        choices=("analog", "events"),
+        doc="average-pooled spikes: analog values (next synaptic layer costs MACs), or events (pooled value x kernel "
+        "area events, next layer costs SOPs)",
+    )
 
 
 @dataclass(frozen=True)
