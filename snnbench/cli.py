@@ -35,20 +35,47 @@ def _load(suite_path: str, overrides: tuple[str, ...]):
     return load_suite(suite_path, overrides)
 
 
+def training_gmac_per_sample(cell, cache: dict) -> float:
+    """Rough training cost of a cell, device-independent: 3 (forward + backward) × T × the network's dense MACs per
+    step × epochs, per training sample, in GMAC."""
+    import json
+
+    import torch
+
+    from snnbench.data import dataset_info
+    from snnbench.measure.energy import ann_macs
+    from snnbench.models import create_model
+    from snnbench.suite import spec_to_dict
+
+    spec = cell.spec
+    info = dataset_info(spec.data.dataset)
+    key = (json.dumps(spec_to_dict(spec.model), sort_keys=True), spec.data.dataset)
+    if key not in cache:
+        cache[key] = sum(ann_macs(create_model(spec.model, info), torch.zeros(info.shape)).values())
+    T = spec.data.T or info.default_T
+    return 3 * T * cache[key] * spec.train.epochs / 1e9
+
+
 def _cells_table(suite, results: str) -> RichTable:
     from snnbench.results import ResultsStore
 
     store = ResultsStore(results)
     table = RichTable(title=f"suite '{suite.name}': {len(suite.cells)} cells")
-    for col in ("#", "cell_id", "dataset", "model", "depth", "variant", "seed", "T", "epochs", "status"):
-        table.add_column(col)
+    columns = ("#", "cell_id", "dataset", "model", "depth", "variant", "seed", "T", "epochs", "GMAC/sample", "status")
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("#", "GMAC/sample") else "left")
+    cache: dict = {}
     for cell in suite.cells:
         s = cell.spec
         status = store.cell(suite.name, cell.slug).status()
+        cost = f"{training_gmac_per_sample(cell, cache):.3g}"
         table.add_row(
             str(cell.index), cell.cell_id, s.data.dataset, s.model.name, str(s.model.depth), s.train.variant,
-            str(s.seed), str(s.data.T or "default"), str(s.train.epochs), status,
+            str(s.seed), str(s.data.T or "default"), str(s.train.epochs), cost, status,
         )  # fmt: skip
+    table.caption = (
+        "GMAC/sample: rough training cost per training sample over all epochs, 3 x T x dense MACs per step x epochs"
+    )
     return table
 
 

@@ -193,6 +193,9 @@ def _compiled_fn(key: tuple, make: Callable[[], Callable]) -> Callable | None:
 
 
 def _run_compiled(key: tuple, make: Callable[[], Callable], *args: Tensor) -> tuple | None:
+    # plain tensors, never nn.Parameter: dynamo guards parameters' shapes statically, so one threshold shape per
+    # layer would each cost a recompile and soon hit the recompile limit
+    args = tuple(a.detach() if isinstance(a, torch.nn.Parameter) else a for a in args)
     fn = _compiled_fn(key, make)
     if fn is None:
         return None
