@@ -79,6 +79,27 @@ def _cells_table(suite, results: str) -> RichTable:
     return table
 
 
+def dataset_rows(data_root: str):
+    """``(info, files)`` per registered dataset; ``files`` says whether the dataset's files are under ``data_root``."""
+    from snnbench.data import DATASETS, DatasetRequest
+    from snnbench.errors import DataError
+
+    for entry in DATASETS:
+        info = entry.meta["info"]
+        if info.builtin:
+            yield info, "built-in"
+            continue
+        request = DatasetRequest(split="train", root=Path(data_root), download=False, T=info.default_T)
+        try:
+            entry.obj(request)
+            yield info, "present"
+        except DataError as exc:
+            missing = "not found" in exc.message or "missing" in exc.message
+            yield info, "missing" if missing else f"unusable: {exc.message}"
+        except Exception as exc:  # noqa: BLE001  (a listing must not crash on one broken dataset)
+            yield info, f"unreadable ({type(exc).__name__})"
+
+
 OVERRIDE = click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key.")
 
 
@@ -170,8 +191,12 @@ def report(results_dirs, fmt, output, plots_dir, tables, where) -> None:
 @click.argument(
     "what", type=click.Choice(["datasets", "models", "variants", "surrogates", "noise"]), default="datasets"
 )
-def list_(what: str) -> None:
+@click.option("--data-root", default=None, help="Where to look for dataset files ($SNNBENCH_DATA_ROOT or data).")
+def list_(what: str, data_root: str | None) -> None:
     """List registered datasets, models, learning variants, surrogates or noise kinds."""
+    from snnbench.data import resolve_root
+
+    data_root = str(resolve_root("data", data_root))
     table = RichTable()
     if what == "noise":
         from snnbench.data.noise import describe_noise
@@ -181,16 +206,9 @@ def list_(what: str) -> None:
         for row in describe_noise():
             table.add_row(row["name"], row["applies_to"], row["level"], row["unit"], row["params_text"])
     elif what == "datasets":
-        from snnbench.data import DATASETS
-
-        for col in ("name", "kind", "shape (C,H,W)", "classes", "default T", "files"):
+        for col in ("name", "kind", "shape (C,H,W)", "classes", "default T", f"files under {data_root}"):
             table.add_column(col)
-        for entry in DATASETS:
-            info = entry.meta["info"]
-            present = entry.meta.get("files_present")
-            files = (
-                "built-in" if info.builtin else ("?" if present is None else ("present" if present() else "missing"))
-            )
+        for info, files in dataset_rows(data_root):
             table.add_row(info.name, info.kind, str(info.shape), str(info.num_classes), str(info.default_T), files)
     elif what == "models":
         from snnbench.models import MODELS

@@ -126,3 +126,18 @@ def test_validate_and_dry_run(tmp_path, cli):
     dry = cli("run", "s.yaml", "--dry-run", "--results", "r", cwd=tmp_path)
     assert dry.returncode == 0 and dry.stdout.count("pending") == 6
     assert not (tmp_path / "r" / "tiny").exists() or not list((tmp_path / "r" / "tiny").glob("*/spec.json"))
+
+
+def test_list_datasets_says_which_files_are_present(tmp_path, capsys):
+    from snnbench.cli import main
+    from tests.data.conftest import make_mnist_like
+
+    make_mnist_like(tmp_path, "MNIST")
+    main(["list", "datasets", "--data-root", str(tmp_path)])
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[-2].strip()
+        for line in capsys.readouterr().out.splitlines()
+        if line.count("│") > 5
+    }
+    assert rows["mnist"] == "present" and rows["fashion_mnist"] == "missing" and rows["cifar10"] == "missing"
+    assert rows["mnist_digits"] == "built-in" and rows["dvs_digits"] == "built-in"
