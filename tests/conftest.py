@@ -8,9 +8,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The fused LIF compiles its kernels with torch.compile on first use (10-25 s per process on 2 cores). Tests of
-# behaviour run it eagerly (identical values); tests/neurons/test_fused.py covers the compiled path explicitly.
-os.environ.setdefault("SNNBENCH_LIF_COMPILE", "0")
 
 
 @pytest.fixture

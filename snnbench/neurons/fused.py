@@ -26,8 +26,10 @@ Two interchangeable implementations of each direction:
 
 * ``compiled``: the whole time loop as one ``torch.compile`` (inductor) kernel per direction: one pass over memory
   (C++/OpenMP on CPU, Triton on CUDA). One compiled function per ``(surrogate, tau, detach_reset)``; a compile or
-  run failure logs a warning once and falls back to eager for that key. Disable with ``SNNBENCH_LIF_COMPILE=0`` or
-  :func:`set_compile`.
+  run failure logs a warning once and falls back to eager for that key. Used on CUDA by default; on the CPU only when
+  asked (``SNNBENCH_LIF_COMPILE=1`` or :func:`set_compile`), because compiling costs 1-25 s per new shape: the quick
+  suite (12 small cells) took 6 min 41 s compiled and 2 min 30 s eager on 2 CPU cores, with identical results,
+  while a long CPU run of one network gains (``docs/performance.md``). ``SNNBENCH_LIF_COMPILE=0`` disables it.
 * ``eager``: the same loop with preallocated outputs and in-place ops (no compile cost, ~2-5x slower).
 
 Forward values equal the reference bit for bit (same operations in the same order: ``tau * u`` then ``+ I``, then
@@ -66,17 +68,27 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_COMPILE = os.environ.get("SNNBENCH_LIF_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
+def _compile_setting(value: str) -> bool | None:
+    """``SNNBENCH_LIF_COMPILE``: 1/true = always, 0/false = never, unset/auto = on CUDA only (None)."""
+    value = value.strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    return None
 
 
-def set_compile(enabled: bool) -> None:
-    """Use (``True``) or skip (``False``) the ``torch.compile`` kernels; the eager loop is used otherwise."""
+_COMPILE: bool | None = _compile_setting(os.environ.get("SNNBENCH_LIF_COMPILE", "auto"))
+
+
+def set_compile(enabled: bool | None) -> None:
+    """Use (``True``) or skip (``False``) the ``torch.compile`` kernels, or ``None``: on CUDA only (the default)."""
     global _COMPILE
-    _COMPILE = bool(enabled)
+    _COMPILE = enabled if enabled is None else bool(enabled)
 
 
-def compile_enabled() -> bool:
-    return _COMPILE
+def compile_enabled(device_type: str = "cpu") -> bool:
+    return _COMPILE if _COMPILE is not None else device_type == "cuda"
 
 
 def fused_available(x_seq: Tensor) -> bool:
@@ -182,7 +194,7 @@ def _surrogate_key(s: Surrogate) -> tuple:
 
 
 def _compiled_fn(key: tuple, make: Callable[[], Callable]) -> Callable | None:
-    if not _COMPILE or key in _failed:
+    if key in _failed:
         return None
     fn = _compiled.get(key)
     if fn is None:
@@ -210,7 +222,7 @@ def _run_compiled(key: tuple, make: Callable[[], Callable], *args: Tensor) -> tu
 
 
 def _use_compiled(x: Tensor) -> bool:
-    return _COMPILE and not torch.compiler.is_compiling() and x.device.type in ("cpu", "cuda")
+    return compile_enabled(x.device.type) and not torch.compiler.is_compiling() and x.device.type in ("cpu", "cuda")
 
 
 def _forward(x_seq: Tensor, theta: Tensor, tau: float, need_z: bool) -> tuple[Tensor, Tensor | None]:
