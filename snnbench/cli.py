@@ -121,15 +121,54 @@ def validate(suite_path: str, overrides: tuple[str, ...]) -> None:
 @click.option("--dry-run", is_flag=True, help="Show the cells and their status; train nothing.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed cell.")
 @click.option("--retry-failed", is_flag=True, help="Rerun cells recorded as failed.")
-def run(suite_path, results, device, data_root, overrides, dry_run, fail_fast, retry_failed) -> None:
-    """Train and measure every cell of SUITE; finished cells are skipped."""
-    from snnbench.progress import RichProgress
-    from snnbench.runner import run_suite
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Local worker processes sharing the cells (on --device; auto: spread over the GPUs).")  # fmt: skip
+@click.option("--devices", default=None, metavar="LIST",
+              help="One local worker per device, e.g. cuda:0,cuda:1 (with --workers: cycled).")  # fmt: skip
+@click.option("--launcher", type=click.Choice(["local", "slurm", "submitit-local"]), default="local",
+              show_default=True, help="local: this machine; slurm: one SLURM job per unfinished cell (submitit); "
+              "submitit-local: the same jobs as local processes (testing).")  # fmt: skip
+@click.option("--partition", default=None, help="SLURM partition.")
+@click.option("--time", "time_min", type=click.IntRange(min=1), default=None,
+              help="SLURM time limit per job in minutes (a job that hits it is requeued and resumes); default: the "
+                   "suite's slurm.time_min (60).")  # fmt: skip
+@click.option("--gpus-per-job", type=click.IntRange(min=0), default=None, help="Default: slurm.gpus_per_job (1).")
+@click.option("--cpus-per-task", type=click.IntRange(min=1), default=None,
+              help="SLURM CPUs (and torch threads) per job.")  # fmt: skip
+@click.option("--mem-gb", type=click.FloatRange(min=0, min_open=True), default=None, help="SLURM memory per job.")
+@click.option("--array-parallelism", type=click.IntRange(min=1), default=None,
+              help="At most this many of the suite's jobs run at once.")  # fmt: skip
+@click.option("--sbatch", "sbatch_opts", multiple=True, metavar="KEY[=VALUE]",
+              help="Extra #SBATCH option (repeatable), e.g. account=myproj, qos=high, exclusive.")  # fmt: skip
+@click.option("--setup", multiple=True, metavar="CMD",
+              help="Shell line run in each job first (repeatable), e.g. 'module load cuda'.")  # fmt: skip
+@click.option("--wait", is_flag=True, help="SLURM: wait for the jobs, with progress.")
+def run(
+    suite_path, results, device, data_root, overrides, dry_run, fail_fast, retry_failed, workers, devices, launcher,
+    partition, time_min, gpus_per_job, cpus_per_task, mem_gb, array_parallelism, sbatch_opts, setup, wait,
+) -> None:  # fmt: skip
+    """Train and measure every cell of SUITE; finished cells are skipped.
 
+    Scale out with --workers/--devices (one machine) or --launcher slurm (a job per cell); see docs/scale-out.md.
+    """
     suite = _load(suite_path, overrides)
     if dry_run:
         out_console.print(_cells_table(suite, results))
         return
+    if launcher != "local":
+        if workers or devices:
+            raise SnnbenchError("--workers/--devices are for --launcher local", hint="SLURM runs one job per cell")
+        _submit(suite, suite_path, overrides, results, device, data_root, retry_failed, launcher, partition, time_min,
+                gpus_per_job, cpus_per_task, mem_gb, array_parallelism, sbatch_opts, setup, wait)  # fmt: skip
+        return
+    if workers or devices:
+        _run_parallel(
+            suite, suite_path, overrides, results, device, data_root, fail_fast, retry_failed, workers, devices
+        )
+        return
+    from snnbench.progress import RichProgress
+    from snnbench.runner import run_suite
+
     try:
         with RichProgress(len(suite.cells), err_console) as progress:
             summary = run_suite(
@@ -147,6 +186,111 @@ def run(suite_path, results, device, data_root, overrides, dry_run, fail_fast, r
         err_console.print(f"failed {cell_id}: {reason}", markup=False, highlight=False)
     if summary.failed:
         sys.exit(1)
+
+
+def _run_parallel(suite, suite_path, overrides, results, device, data_root, fail_fast, retry_failed, workers, devices):
+    from snnbench.launch import RichParallelProgress, run_parallel, worker_devices
+
+    try:
+        with RichParallelProgress(err_console, suite, results) as progress:
+            summary = run_parallel(
+                suite_path, overrides, results, devices=worker_devices(workers, device, devices), data_root=data_root,
+                fail_fast=fail_fast, retry_failed=retry_failed, on_start=progress.on_start,
+                on_progress=progress.on_progress, on_cell=progress.on_cell,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished cells are saved; run the same command again to resume")
+        sys.exit(130)
+    extra = f", {len(summary.busy)} running in another process" if summary.busy else ""
+    extra += f", {len(summary.remaining)} unfinished" if summary.remaining else ""
+    err_console.print(
+        f"{len(summary.done)} trained, {len(summary.skipped)} already finished, {len(summary.failed)} failed{extra}"
+    )
+    for cell_id, reason in summary.failed.items():
+        err_console.print(f"failed {cell_id}: {reason}", markup=False, highlight=False)
+    debug = click.get_current_context().find_root().obj.get("debug")
+    for worker, reason in summary.crashed.items():
+        err_console.print(f"error: {worker} {reason}", markup=False, highlight=False)
+        if debug and worker in summary.tracebacks:
+            err_console.print(summary.tracebacks[worker], markup=False, highlight=False)
+    if summary.crashed:
+        err_console.print("run the same command again to finish the unfinished cells (they resume from checkpoints)")
+    if not summary.ok:
+        sys.exit(1)
+
+
+def _submit(suite, suite_path, overrides, results, device, data_root, retry_failed, launcher, partition, time_min,
+            gpus_per_job, cpus_per_task, mem_gb, array_parallelism, sbatch_opts, setup, wait) -> None:  # fmt: skip
+    from snnbench.launch import (
+        RichParallelProgress,
+        cell_status,
+        jobs_path,
+        parse_sbatch,
+        status_line,
+        submit_slurm,
+        wait_for_jobs,
+    )  # fmt: skip
+
+    # the suite's slurm section gives defaults; options on the command line win
+    slurm = suite.cells[0].spec.slurm
+    partition = partition or slurm.partition
+    time_min = time_min or slurm.time_min
+    gpus_per_job = slurm.gpus_per_job if gpus_per_job is None else gpus_per_job
+    cpus_per_task = cpus_per_task or slurm.cpus_per_task
+    mem_gb = mem_gb or slurm.mem_gb
+    array_parallelism = array_parallelism or slurm.array_parallelism
+    sbatch = {**slurm.sbatch, **parse_sbatch(sbatch_opts)}
+    setup = (*slurm.setup, *setup)
+
+    jobs = submit_slurm(
+        suite_path, overrides, results, executor="slurm" if launcher == "slurm" else "local", partition=partition,
+        time_min=time_min, gpus_per_job=gpus_per_job, cpus_per_task=cpus_per_task, mem_gb=mem_gb,
+        array_parallelism=array_parallelism, sbatch=sbatch, setup=setup, device=device,
+        data_root=data_root, retry_failed=retry_failed,
+    )  # fmt: skip
+    if not jobs:
+        err_console.print("nothing to submit: every cell is finished, running or queued (see 'snnbench status')")
+        return
+    ids = [str(job.job_id) for job in jobs]
+    err_console.print(
+        f"submitted {len(jobs)} job(s) for suite '{suite.name}': {ids[0]}" + (f" .. {ids[-1]}" if len(ids) > 1 else "")
+        + f"; job ids in {jobs_path(results, suite.name)}", markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    if not (wait or launcher == "submitit-local"):  # local submitit jobs are children of this process: wait for them
+        err_console.print(f"follow with: snnbench status {results} --suite {suite_path}", markup=False, highlight=False)
+        return
+    with RichParallelProgress(err_console, suite, results) as progress:
+        errors = wait_for_jobs(jobs, suite, results, on_progress=progress.on_progress)
+    rows = cell_status(results, suite)
+    err_console.print(status_line(rows), markup=False, highlight=False)
+    for job_id, error in errors.items():
+        err_console.print(f"job {job_id}: {error}", markup=False, highlight=False, soft_wrap=True)
+    if errors or any(r["status"] == "failed" for r in rows):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("results_dir", metavar="RESULTS_DIR", type=click.Path(file_okay=False), default="results")
+@click.option("--suite", "suite_path", type=click.Path(dir_okay=False), default=None,
+              help="The suite file (with the run's -o overrides): also lists the cells not started yet.")  # fmt: skip
+@OVERRIDE
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def status(results_dir: str, suite_path: str | None, overrides: tuple[str, ...], fmt: str) -> None:
+    """Show each cell of RESULTS_DIR: done, failed, running, unfinished or pending, epochs, test_acc, job, error."""
+    import json
+
+    from snnbench.errors import ResultsError
+    from snnbench.launch import cell_status, status_line, status_table
+
+    suite = _load(suite_path, overrides) if suite_path else None
+    if suite is None and not Path(results_dir).is_dir():
+        raise ResultsError(f"results directory '{results_dir}' does not exist", hint="run a suite, or pass its path")
+    rows = cell_status(results_dir, suite)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    out_console.print(status_table(rows, title=f"suite '{suite.name}'" if suite else str(results_dir)))
+    out_console.print(status_line(rows), markup=False, highlight=False)
 
 
 @cli.command()

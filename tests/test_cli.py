@@ -141,3 +141,14 @@ def test_list_datasets_says_which_files_are_present(tmp_path, capsys):
     }
     assert rows["mnist"] == "present" and rows["fashion_mnist"] == "missing" and rows["cifar10"] == "missing"
     assert rows["mnist_digits"] == "built-in" and rows["dvs_digits"] == "built-in"
+
+
+@pytest.mark.slow
+def test_status_lists_every_cell(tiny_run, cli):
+    root, _, _ = tiny_run
+    (root / "tiny.yaml").write_text(TINY + "\n")
+    proc = cli("status", "res", "--suite", "tiny.yaml", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "6 cells: 6 done, 0 failed, 0 running, 0 unfinished, 0 pending" in proc.stdout
+    records = json.loads(cli("status", "res", "--format", "json", cwd=root).stdout)
+    assert len(records) == 6 and {r["status"] for r in records} == {"done"} and {r["epochs"] for r in records} == {1}

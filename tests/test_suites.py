@@ -32,7 +32,12 @@ def test_the_study_suites_are_the_real_study():
     assert len(depths) >= 4 and max(depths) >= 8
     assert len({c.spec.seed for c in depth.cells}) >= 3
     spec = depth.cells[0].spec
-    assert (spec.train.lr, spec.train.weight_decay, spec.train.lr_gamma, spec.train.batch_size) == (1e-3, 1e-6, 0.93, 50)
+    assert (spec.train.lr, spec.train.weight_decay, spec.train.lr_gamma, spec.train.batch_size) == (
+        1e-3,
+        1e-6,
+        0.93,
+        50,
+    )
     assert (spec.model.neuron.tau, spec.model.neuron.theta_init, spec.model.neuron.surrogate) == (0.5, 2.0, "arctan")
     paper = load_suite(SUITES[0].parent / "paper.yaml")
     cifar = next(c for c in paper.cells if c.spec.data.dataset == "cifar10")

@@ -66,7 +66,9 @@ def lif_multistep_reference(
 # `priority` (higher wins under backend="auto"). Faster paths register here and must match the reference in forward
 # values and in input/threshold gradients.
 LIF_BACKENDS: Registry = Registry("LIF backend")
-LIF_BACKENDS.register("reference", available=lambda x: True)(lambda x_seq, theta, p: lif_multistep_reference(x_seq, theta, p)[0])
+LIF_BACKENDS.register("reference", available=lambda x: True)(
+    lambda x_seq, theta, p: lif_multistep_reference(x_seq, theta, p)[0]
+)
 
 
 def lif_multistep(x_seq: Tensor, theta: Tensor, p: LIFParameters, backend: str = "auto") -> Tensor:

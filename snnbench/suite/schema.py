@@ -159,9 +159,23 @@ class PowerSpec:
 
 
 @dataclass(frozen=True)
+class SlurmSpec:
+    """Defaults for ``snnbench run --launcher slurm`` (command-line options win); see ``docs/scale-out.md``."""
+
+    partition: str | None = None
+    time_min: int = spec_field(60, ge=1, doc="time limit per job, minutes (a job that hits it is requeued)")
+    gpus_per_job: int = spec_field(1, ge=0)
+    cpus_per_task: int | None = spec_field(None, ge=1)
+    mem_gb: float | None = spec_field(None, gt=0.0)
+    array_parallelism: int | None = spec_field(None, ge=1, doc="at most this many jobs of the suite at once")
+    sbatch: dict[str, Any] = spec_field({}, doc="extra #SBATCH options, e.g. {account: myproj, qos: high}")
+    setup: tuple[str, ...] = spec_field((), doc="shell lines run first in each job, e.g. 'module load cuda'")
+
+
+@dataclass(frozen=True)
 class CellSpec:
     """Everything one cell needs. ``seed``, ``data``, ``model`` and ``train`` define its ``cell_id``;
-    ``energy``, ``noise`` and ``power`` only say what to measure on the trained network."""
+    ``energy``, ``noise`` and ``power`` only say what to measure on the trained network, ``slurm`` where to run it."""
 
     seed: int = spec_field(0, ge=0)
     data: DataSpec = DataSpec()
@@ -170,6 +184,7 @@ class CellSpec:
     energy: EnergySpec = EnergySpec()
     noise: NoiseSpec = NoiseSpec()
     power: PowerSpec = PowerSpec()
+    slurm: SlurmSpec = SlurmSpec()
 
 
 TRAINING_SECTIONS = ("seed", "data", "model", "train")

@@ -106,3 +106,22 @@ def test_bad_override_names_the_option(write_suite):
         load_suite(write_suite(BASE), ["train.epochs=0"])
     with pytest.raises(SuiteError, match="is not key=value"):
         load_suite(write_suite(BASE), ["epochs"])
+
+
+def test_slurm_section_is_validated_and_outside_the_cell_id(write_suite):
+    base = load_suite(write_suite(BASE))
+    text = (
+        BASE + "slurm:\n  partition: gpu\n  time_min: 240\n  sbatch: {account: proj}\n  setup: ['module load cuda']\n"
+    )
+    suite = load_suite(write_suite(text, "slurm.yaml"))
+    slurm = suite.cells[0].spec.slurm
+    assert (slurm.partition, slurm.time_min, slurm.gpus_per_job, slurm.sbatch, slurm.setup) == (
+        "gpu",
+        240,
+        1,
+        {"account": "proj"},
+        ("module load cuda",),
+    )
+    assert [c.cell_id for c in suite.cells] == [c.cell_id for c in base.cells]
+    with pytest.raises(SuiteError, match=r"unknown key 'slurm.partiton'.*did you mean 'partition'"):
+        load_suite(write_suite(BASE + "slurm:\n  partiton: gpu\n", "bad.yaml"))
