@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,38 +119,44 @@ def evaluate_noise(
         return bundle
 
     rows: list[dict[str, Any]] = []
+    for kind, level, params, key in sweep_points(spec):
+        if (kind, level) in skip_pairs or key in skip_keys:
+            continue
+        skip_keys.add(key)
+        if level == 0:
+            if not clean:
+                clean.update(evaluate(model, clean_bundle(), device, **eval_kw))
+            result = clean
+        elif info.kind == "static":
+            transform = make_image_transform(kind, level, params, spec.seed)
+            result = evaluate(model, clean_bundle(), device, input_transform=transform, **eval_kw)
+        else:
+            transform = make_event_transform(kind, level, params, spec.seed, sensor_size=sensor_size_of(info))
+            noisy = load_data(spec.data, spec.seed, root=data_root, event_transform=transform)
+            result = evaluate(model, noisy, device, **eval_kw)
+        row = {
+            "noise_kind": kind,
+            "noise_level": level,
+            "noise_params": params,
+            "test_acc": result["test_acc"],
+            "test_loss": result["test_loss"],
+            "test_samples": result["test_samples"],
+        }
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
+
+
+def sweep_points(spec) -> Iterator[tuple[str, float, dict[str, Any], NoiseKey]]:
+    """``(kind, level, params, key)`` for every level of ``spec.noise.sweeps`` that fits the cell's dataset."""
+    data_kind = dataset_info(spec.data.dataset).kind
     for i, sweep in enumerate(_sweeps_of(spec.noise)):
-        if applies_to(sweep.kind) != info.kind:
+        if applies_to(sweep.kind) != data_kind:
             continue
         for level in sweep.levels:
             params = validate_noise(sweep.kind, level, sweep.params, where=f"noise.sweeps.{i}")
-            key = (sweep.kind, float(level), params_key(params))
-            if (sweep.kind, float(level)) in skip_pairs or key in skip_keys:
-                continue
-            skip_keys.add(key)
-            if level == 0:
-                if not clean:
-                    clean.update(evaluate(model, clean_bundle(), device, **eval_kw))
-                result = clean
-            elif info.kind == "static":
-                transform = make_image_transform(sweep.kind, level, params, spec.seed)
-                result = evaluate(model, clean_bundle(), device, input_transform=transform, **eval_kw)
-            else:
-                transform = make_event_transform(sweep.kind, level, params, spec.seed, sensor_size=sensor_size_of(info))
-                noisy = load_data(spec.data, spec.seed, root=data_root, event_transform=transform)
-                result = evaluate(model, noisy, device, **eval_kw)
-            row = {
-                "noise_kind": sweep.kind,
-                "noise_level": float(level),
-                "noise_params": params,
-                "test_acc": result["test_acc"],
-                "test_loss": result["test_loss"],
-                "test_samples": result["test_samples"],
-            }
-            rows.append(row)
-            if on_row is not None:
-                on_row(row)
-    return rows
+            yield sweep.kind, float(level), params, (sweep.kind, float(level), params_key(params))
 
 
 # ---------------------------------------------------------------------------------------------- summaries
@@ -259,16 +265,10 @@ def _cell_spec(cell: CellStore, raw: dict[str, Any], noise) -> Any:
 
 
 def _missing(spec, existing: set[NoiseKey]) -> list[NoiseKey]:
-    info = dataset_info(spec.data.dataset)
-    missing = []
-    for i, sweep in enumerate(_sweeps_of(spec.noise)):
-        if applies_to(sweep.kind) != info.kind:
-            continue
-        for level in sweep.levels:
-            params = validate_noise(sweep.kind, level, sweep.params, where=f"noise.sweeps.{i}")
-            key = (sweep.kind, float(level), params_key(params))
-            if key not in existing and key not in missing:
-                missing.append(key)
+    missing: list[NoiseKey] = []
+    for _, _, _, key in sweep_points(spec):
+        if key not in existing and key not in missing:
+            missing.append(key)
     return missing
 
 

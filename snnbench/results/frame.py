@@ -101,13 +101,7 @@ def cell_row(cell: CellStore) -> dict[str, Any]:
     status = cell.status()
     done = status == "done"
     row = {
-        "suite": spec.get("suite"),
-        "cell_id": spec.get("cell_id"),
-        "dataset": spec.get("data", {}).get("dataset"),
-        "model": spec.get("model", {}).get("name"),
-        "depth": spec.get("model", {}).get("depth"),
-        "variant": spec.get("train", {}).get("variant"),
-        "seed": spec.get("seed"),
+        **_identity(spec),
         "T": metrics.get("T", spec.get("data", {}).get("T")),
         "status": status,
         "test_acc": _num(metrics.get("test_acc")) if done else NAN,
@@ -134,8 +128,8 @@ def cells_frame(*roots: str | Path) -> pd.DataFrame:
     return frame[CELL_COLUMNS + extra]
 
 
-def _key(cell: CellStore) -> dict[str, Any]:
-    spec = _read(cell, "spec.json", {})
+def _identity(spec: dict[str, Any]) -> dict[str, Any]:
+    """The columns that name a cell, from its ``spec.json``."""
     return {
         "suite": spec.get("suite"),
         "cell_id": spec.get("cell_id"),
@@ -144,8 +138,11 @@ def _key(cell: CellStore) -> dict[str, Any]:
         "depth": spec.get("model", {}).get("depth"),
         "variant": spec.get("train", {}).get("variant"),
         "seed": spec.get("seed"),
-        "status": cell.status(),
     }
+
+
+def _key(cell: CellStore) -> dict[str, Any]:
+    return {**_identity(_read(cell, "spec.json", {})), "status": cell.status()}
 
 
 def _long_frame(
