@@ -192,6 +192,17 @@ def preflight(cells: list[Cell], device: torch.device, data: DataCache) -> None:
             create_model(cell.spec.model, info)
 
 
+def split_info(bundle) -> dict[str, Any] | None:
+    """How a dataset without an official test split was split (e.g. CIFAR10-DVS), as the dataset reports it."""
+    info = {}
+    for name in ("train", "test"):
+        dataset = getattr(bundle, name)
+        found = getattr(getattr(dataset, "dataset", dataset), "split_info", None)
+        if found:
+            info[name] = found
+    return info or None
+
+
 def run_cell(
     suite: Suite,
     cell: Cell,
@@ -221,7 +232,9 @@ def run_cell(
         store.write_json(
             "spec.json", {"suite": suite.name, "cell_id": cell.cell_id, "axes": cell.axes, **spec_to_dict(spec)}
         )
-        store.write_json("provenance.json", {**provenance(device, spec.seed), "data_T": bundle.T})
+        store.write_json(
+            "provenance.json", {**provenance(device, spec.seed), "data_T": bundle.T, "data_split": split_info(bundle)}
+        )
     progress.cell_start(cell, spec.train.epochs)
     for record in (resume or {}).get("history", []):
         progress.epoch(record)

@@ -95,3 +95,10 @@ def test_depth_suite_smoke_gives_accuracy_energy_noise_tables_and_depth_plot(tmp
 )
 def test_suite_smoke(tmp_path, data_root, name, overrides):
     smoke(name, tmp_path, data_root, *overrides)
+    if name == "paper.yaml":  # CIFAR10-DVS has no official test split: how it was split is in the provenance
+        import json
+
+        (cell,) = (tmp_path / "res" / "paper").glob("cifar10_dvs-*")
+        split = json.loads((cell / "provenance.json").read_text())["data_split"]
+        assert split["test"]["method"] == split["train"]["method"] != "official"
+        assert split["test"]["test_fraction"] == 0.2
