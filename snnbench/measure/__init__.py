@@ -1,1 +1,2 @@
-"""Measurement of what a run costs (e.g. GPU power and energy: :mod:`snnbench.measure.power`)."""
+"""Measurements of trained cells: GPU power (NVML), running-counter probes, synaptic operations and energy,
+threshold dynamics, noise robustness, and decision fusion across cells."""
