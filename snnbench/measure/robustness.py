@@ -166,6 +166,15 @@ def _trapezoid(levels: Sequence[float], accs: Sequence[float]) -> float:
     return sum((levels[i + 1] - levels[i]) * (accs[i] + accs[i + 1]) / 2 for i in range(len(levels) - 1))
 
 
+def normalised_auc(levels: Sequence[float], accs: Sequence[float], clean_acc: float | None) -> float | None:
+    """Area under the accuracy-noise curve over the sorted ``levels``, divided by (level span × clean accuracy):
+    1 means no loss at any level. A single level gives ``acc / clean``; None without a positive clean accuracy."""
+    if clean_acc is None or clean_acc != clean_acc or clean_acc <= 0:
+        return None
+    span = levels[-1] - levels[0]
+    return _trapezoid(levels, accs) / (span * clean_acc) if span > 0 else accs[0] / clean_acc
+
+
 def robustness_summary(rows: Iterable[dict[str, Any]], clean_acc: float | None) -> list[dict[str, Any]]:
     """Per noise kind (and params): accuracy drop at each level and the normalised AUC (module docstring).
 
@@ -190,13 +199,7 @@ def robustness_summary(rows: Iterable[dict[str, Any]], clean_acc: float | None) 
         levels = sorted(by_level)
         accs = [by_level[level] for level in levels]
         auc = _trapezoid(levels, accs)
-        span = levels[-1] - levels[0]
-        if not ok:
-            nauc = None
-        elif span > 0:
-            nauc = auc / (span * clean_acc)
-        else:
-            nauc = accs[0] / clean_acc
+        nauc = normalised_auc(levels, accs, clean_acc)
         out.append(
             {
                 "noise_kind": kind,

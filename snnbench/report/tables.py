@@ -254,13 +254,31 @@ def noise_tables(data: ReportData) -> list[Table]:
         text.columns = means.columns = columns
         seeds = group.groupby(["depth", "variant"], dropna=False)["cell_id"].nunique()
         text.insert(0, "n", seeds.reindex(text.index).astype(int).astype(str))
+        text["nAUC (0–1)"] = _nauc_by_row(group, data.done).reindex(text.index).fillna(fmt.MISSING)
         block = pd.Series([ix[0] for ix in means.index], index=means.index)
         bold = best_mask(means, dict.fromkeys(columns, "max"), block)
         title = f"Test accuracy (0–1) under {kind} noise — {data.group_title(keys, values[:-1])}"
-        note = "columns: noise level; mean ± sample std over seeds (n); bold: best variant at each depth and level"
+        note = (
+            "columns: noise level; mean ± sample std over seeds (n); bold: best variant at each depth and level; "
+            "nAUC: area under accuracy vs level / (level span × clean accuracy), 1 = no loss"
+        )
         name = _slug("noise", *values[:-1], kind)
         tables.append(_table("noise", name, title, text.fillna(fmt.MISSING), bold, note))
     return tables
+
+
+def _nauc_by_row(noise: pd.DataFrame, done: pd.DataFrame) -> pd.Series:
+    """Normalised AUC per cell (clean accuracy from the cell's ``test_acc``), mean ± std per (depth, variant)."""
+    from snnbench.measure.robustness import normalised_auc
+
+    clean = done.set_index("cell_id")["test_acc"]
+    per_cell = []
+    for (depth, variant, cell_id), rows in noise.groupby(["depth", "variant", "cell_id"], dropna=False):
+        rows = rows.sort_values("noise_level").drop_duplicates("noise_level")
+        value = normalised_auc(list(rows["noise_level"]), list(rows["test_acc"]), clean.get(cell_id))
+        per_cell.append({"depth": depth, "variant": variant, "nauc": value})
+    frame = pd.DataFrame(per_cell, columns=["depth", "variant", "nauc"]).astype({"nauc": float})
+    return frame.groupby(["depth", "variant"], dropna=False)["nauc"].apply(lambda s: fmt.mean_std(s, with_n=False))
 
 
 def noise_tidy(data: ReportData) -> pd.DataFrame:

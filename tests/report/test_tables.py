@@ -49,7 +49,10 @@ def test_accuracy_tidy_numbers(store):
 
 def test_noise_table(tables):
     t = tables["noise/mnist_digits/mlp/gaussian"]
-    assert "gaussian noise" in t.title and list(t.frame.columns) == ["n", "level 0", "level 0.1", "level 0.2"]
+    assert "gaussian noise" in t.title
+    assert list(t.frame.columns) == ["n", "level 0", "level 0.1", "level 0.2", "nAUC (0–1)"]
+    # acc(level) = a - 0.25 level at depth 2 with a = 0.94: area over [0, 0.2] = 0.2 (a - 0.025), / (0.2 a) = 0.9734
+    assert t.frame.loc[("2", "sl"), "nAUC (0–1)"] == "0.9734"
     assert t.frame.loc[("1", "stl"), "level 0.2"] == "0.8200 ± 0.0100"  # acc - 0.5 * level
     assert t.frame.loc[("2", "sl"), "level 0.1"] == "0.9150" and t.frame.loc[("1", "tl"), "n"] == "3"
     assert t.bold.loc[("2", "stl"), "level 0.2"] and not t.bold.loc[("2", "sl"), "level 0.2"]
