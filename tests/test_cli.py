@@ -102,7 +102,10 @@ def test_reloaded_model_reproduces_stored_accuracy(tiny_run):
         (["validate", "bad.yaml"], "did you mean 'epochs'"),
         (["run", "good.yaml", "-o", "train.epochs=0"], "'train.epochs' is 0, must be >= 1"),
         (["run", "good.yaml", "--device", "cuda:7"], "device 'cuda:7' requested but"),
-        (["run", "good.yaml", "--devic", "cpu"], "No such option '--devic'. (Did you mean one of: '--device', '--devices'?)"),
+        (
+            ["run", "good.yaml", "--devic", "cpu"],
+            "No such option '--devic'. (Did you mean one of: '--device', '--devices'?)",
+        ),
         (["report", "nowhere"], "results directory 'nowhere' does not exist"),
         (["list", "animals"], "'animals' is not one of"),
     ],
