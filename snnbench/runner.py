@@ -116,7 +116,8 @@ class PowerWindows:
 
 
 def power_metrics(windows: PowerWindows, train_samples: int, infer_samples: int) -> dict[str, Any]:
-    """Measured GPU energy; None (not 0) with the reason where the meter could not measure."""
+    """Measured GPU energy (``gpu_energy_j`` = training epochs + the inference pass); None (not 0) with the reason
+    where the meter could not measure."""
     epochs = [w for w in windows.windows if w["name"].startswith("epoch_")]
     infer = next((w for w in windows.windows if w["name"] == "inference"), None)
     train_j = sum(w["energy_j"] for w in epochs) if epochs and all(w["energy_j"] is not None for w in epochs) else None
@@ -124,6 +125,7 @@ def power_metrics(windows: PowerWindows, train_samples: int, infer_samples: int)
     powers = [w["mean_power_w"] for w in windows.windows if w["mean_power_w"] is not None]
     peaks = [w["peak_power_w"] for w in windows.windows if w["peak_power_w"] is not None]
     return {
+        "gpu_energy_j": train_j + infer_j if train_j is not None and infer_j is not None else None,
         "gpu_energy_train_j": train_j,
         "gpu_energy_infer_j": infer_j,
         "gpu_j_per_train_sample": train_j / train_samples if train_j is not None and train_samples else None,
