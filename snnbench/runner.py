@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from snnbench.data import load_data
@@ -37,9 +38,10 @@ from snnbench.measure.robustness import evaluate_noise, read_noise_rows, row_key
 from snnbench.measure.thresholds import ThresholdMonitor
 from snnbench.models import create_model
 from snnbench.results import ResultsStore, provenance
-from snnbench.results.store import CellStore
+from snnbench.results.store import CellStore, atomic_write_bytes
 from snnbench.suite import Cell, Suite, spec_to_dict
 from snnbench.train import evaluate, fit, seed_everything
+from snnbench.train.evaluate import test_batch_size
 from snnbench.train.loop import TrainingDiverged
 
 
@@ -216,15 +218,14 @@ def run_cell(
 ) -> dict[str, Any]:
     """Train (or resume) and measure one cell into ``store``; return its final metrics."""
     progress = progress or Progress()
+    data = data or DataCache()
     spec = cell.spec
     seed_everything(spec.seed, spec.train.deterministic)
-    bundle = (data or DataCache()).get(cell)
+    bundle = data.get(cell)
     train_noise = make_train_transform(spec.data.train_noise, spec.seed, bundle.info)
     train_bundle = bundle
     if train_noise is not None and train_noise.event_transform is not None:
-        noisy = load_data(
-            spec.data, spec.seed, root=data.data_root if data else None, event_transform=train_noise.event_transform
-        )
+        noisy = load_data(spec.data, spec.seed, root=data.data_root, event_transform=train_noise.event_transform)
         train_bundle = dataclasses.replace(bundle, train=noisy.train)
     model = create_model(spec.model, bundle.info).to(device)
     if device.type == "cuda":
@@ -238,15 +239,15 @@ def run_cell(
             "provenance.json", {**provenance(device, spec.seed), "data_T": bundle.T, "data_split": split_info(bundle)}
         )
     progress.cell_start(cell, spec.train.epochs)
-    for record in (resume or {}).get("history", []):
+    history_so_far: list[dict[str, Any]] = list((resume or {}).get("history", []))
+    for record in history_so_far:
         progress.epoch(record)
 
     def on_epoch(record: dict[str, Any]) -> None:
-        store.write_json("history.json", history_so_far + [record])
         history_so_far.append(record)
+        store.write_json("history.json", history_so_far)
         progress.epoch(record)
 
-    history_so_far: list[dict[str, Any]] = list((resume or {}).get("history", []))
     monitor = ThresholdMonitor(model)  # init statistics: the model is freshly built from the seed, before any resume
     if resume is None:
         store.write_json("thresholds_init.json", monitor.initial)
@@ -260,7 +261,7 @@ def run_cell(
             )  # fmt: skip
         finally:
             monitor.close()
-        batch_size = max(spec.train.batch_size, 100)
+        batch_size = test_batch_size(spec.train)
         clean, _ = windows.measure(
             "inference",
             lambda: evaluate(
@@ -271,10 +272,6 @@ def run_cell(
         store.write_json("power.json", windows.windows)
         timeline = meter.timeline()
         if timeline:
-            import pandas as pd
-
-            from snnbench.results.store import atomic_write_bytes
-
             atomic_write_bytes(store.path / "power_timeline.csv", pd.DataFrame(timeline).to_csv(index=False).encode())
     metrics = final_metrics(history, bundle.T)
     metrics.update(test_acc=clean["test_acc"], test_loss=clean["test_loss"])
@@ -286,7 +283,7 @@ def run_cell(
         store.write_json("layers.json", energy.layers)
     if spec.noise.sweeps:
         done = {row_key(r) for r in read_noise_rows(store.path)}
-        rows = evaluate_noise(model, spec, device, data_root=data.data_root if data else None, bundle=bundle, done=done)
+        rows = evaluate_noise(model, spec, device, data_root=data.data_root, bundle=bundle, clean=clean, done=done)
         write_noise_rows(store.path, rows)
     store.save_model(model)
     store.write_json("metrics.json", {"status": "done", **metrics})

@@ -47,7 +47,7 @@ from snnbench.data.noise import (
 )
 from snnbench.errors import SuiteError
 from snnbench.results.store import CellStore, ResultsStore, atomic_write_json
-from snnbench.train.evaluate import evaluate
+from snnbench.train.evaluate import evaluate, test_batch_size
 
 NOISE_FILE = "noise.json"
 ROW_KEYS = ("noise_kind", "noise_level", "noise_params", "test_acc", "test_loss", "test_samples")
@@ -62,7 +62,7 @@ def row_key(row: dict[str, Any]) -> NoiseKey:
 
 def eval_batch_size(cell_spec) -> int:
     """The batch size of the clean test evaluation in training (``fit``): noise rows use it too."""
-    return max(cell_spec.train.batch_size, 100)
+    return test_batch_size(cell_spec.train)
 
 
 def _sweeps_of(noise) -> tuple:
@@ -97,20 +97,22 @@ def evaluate_noise(
     data_root=None,
     done: Iterable[tuple] = (),
     bundle=None,
+    clean: dict[str, Any] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for every (kind, level) of ``cell_spec.noise.sweeps`` that fits the dataset and is not in ``done``.
 
     ``done`` holds ``(kind, level)`` pairs (skipped whatever their params) or ``(kind, level, params_key)`` triples
     (see :func:`row_key`). ``bundle`` is the cell's clean data (loaded if None). Level 0 reuses the clean evaluation,
-    which is exactly ``evaluate(model, bundle, device, seed=cell_spec.seed, ...)``. ``on_row`` sees each new row.
+    which is exactly ``evaluate(model, bundle, device, seed=cell_spec.seed, batch_size=eval_batch_size(cell_spec),
+    loss=...)``; pass its result as ``clean`` when the caller already has it. ``on_row`` sees each new row.
     """
     device = torch.device(device)
     spec = cell_spec
     info = dataset_info(spec.data.dataset)
     skip_pairs, skip_keys = _done_keys(done)
     eval_kw = {"seed": spec.seed, "batch_size": eval_batch_size(spec), "loss": spec.train.loss}
-    clean: dict[str, Any] = {}
+    clean = dict(clean or {})
 
     def clean_bundle():
         nonlocal bundle

@@ -14,6 +14,12 @@ from snnbench.train.seed import make_generator
 TEST_STREAM = 2
 
 
+def test_batch_size(train_spec) -> int:
+    """Batch size of every test-split pass (per-epoch test accuracy, inference, energy, noise): the training batch,
+    at least 100. One value everywhere, so each pass sees the same seeded encodings."""
+    return max(train_spec.batch_size, 100)
+
+
 def loss_fn(rates: Tensor, labels: Tensor, loss: str) -> Tensor:
     """``mse``: MSE between class rates and the one-hot target; ``ce``: cross-entropy with the rates as logits."""
     if loss == "mse":

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from snnbench.errors import SnnbenchError
-from snnbench.train.evaluate import evaluate, loss_fn
+from snnbench.train.evaluate import evaluate, loss_fn, test_batch_size
 from snnbench.train.optim import build_optimizer, build_scheduler
 from snnbench.train.seed import make_generator
 from snnbench.train.variants import apply_variant
@@ -147,7 +147,7 @@ def fit(
             **train,
             "train_time_s": train_time_s,
             "train_samples_per_s": train["train_samples"] / train_time_s,
-            **evaluate(model, bundle, device, seed=seed, batch_size=max(spec.batch_size, 100), loss=spec.loss),
+            **evaluate(model, bundle, device, seed=seed, batch_size=test_batch_size(spec), loss=spec.loss),
         }
         for hook in hooks:
             hook.on_epoch_end(epoch, record)
