@@ -100,6 +100,13 @@ def dataset_rows(data_root: str):
             yield info, f"unreadable ({type(exc).__name__})"
 
 
+def require_results_dir(path: str) -> None:
+    from snnbench.errors import ResultsError
+
+    if not Path(path).is_dir():
+        raise ResultsError(f"results directory '{path}' does not exist", hint="run a suite first, or pass its path")
+
+
 OVERRIDE = click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key.")
 
 
@@ -279,12 +286,11 @@ def status(results_dir: str, suite_path: str | None, overrides: tuple[str, ...],
     """Show each cell of RESULTS_DIR: done, failed, running, unfinished or pending, epochs, test_acc, job, error."""
     import json
 
-    from snnbench.errors import ResultsError
     from snnbench.launch import cell_status, status_line, status_table
 
     suite = _load(suite_path, overrides) if suite_path else None
-    if suite is None and not Path(results_dir).is_dir():
-        raise ResultsError(f"results directory '{results_dir}' does not exist", hint="run a suite, or pass its path")
+    if suite is None:
+        require_results_dir(results_dir)
     rows = cell_status(results_dir, suite)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
@@ -314,8 +320,7 @@ def report(results_dirs, fmt, output, plots_dir, tables, where) -> None:
 
     roots = list(results_dirs) or ["results"]
     for root in roots:
-        if not Path(root).is_dir():
-            raise ResultsError(f"results directory '{root}' does not exist", hint="run a suite first, or pass its path")
+        require_results_dir(root)
     text = build_report(roots, fmt, tables=tables, where=where, plots_dir=plots_dir, output=output)
     if plots_dir:
         err_console.print(f"wrote figures to {plots_dir}", markup=False, highlight=False, soft_wrap=True)
@@ -389,11 +394,9 @@ def eval_(results_dir: str, suite_path: str | None, noise: tuple[str, ...], devi
 
     Without --suite or --noise each cell's own noise section is used.
     """
-    from snnbench.errors import ResultsError
     from snnbench.measure.robustness import eval_results, parse_noise_options
 
-    if not Path(results_dir).is_dir():
-        raise ResultsError(f"results directory '{results_dir}' does not exist", hint="run a suite first")
+    require_results_dir(results_dir)
     if suite_path and noise:
         raise SnnbenchError("give --suite or --noise, not both", hint="see 'snnbench eval --help'")
     sweeps, suite_name = None, None
