@@ -78,7 +78,7 @@ def readout(spikes_tb100):
 
 
 def mask_dropout(p: float):
-    """Dropout as ``x * (rand >= p) / (1 - p)``: as ``nn.Dropout``, without its slow ``bernoulli_``."""
+    """Dropout as ``x * (rand >= p) / (1 - p)``, one mask per time step and sample (ablation only)."""
     import torch
     from torch import nn
 
@@ -92,30 +92,38 @@ def mask_dropout(p: float):
 
 
 def build_snnbench(
-    T: int, channels_last: bool = False, fuse_pool: bool = True, backend: str = "fused", fast_dropout: bool = True
+    T: int, channels_last: bool = True, fuse_pool: bool = True, backend: str = "fused", seq_dropout: bool = True
 ):
+    """snnbench's reference network: its LIF, LIF + max-pool, dropout and readout layers, time folded into the batch.
+
+    Channels-last throughout the conv blocks: the convolutions run NHWC and the LIF + max-pool kernels vectorise
+    over channels (their outputs are channels-last too).
+    """
     import torch
     from torch import nn
 
+    from snnbench.models.layers import PopulationReadout, SeqDropout
     from snnbench.neurons import LIF
     from snnbench.neurons.fused import lif_maxpool2d
 
     def lif(shape):
         return LIF(shape, tau=0.5, theta_init=1.0, granularity="neuron", surrogate="arctan", backend=backend)
 
+    def dropout():
+        return SeqDropout(0.5) if seq_dropout else mask_dropout(0.5)
+
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.conv1, self.bn1, self.lif1 = nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), lif((32, 28, 28))
             self.conv2, self.bn2, self.lif2 = nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), lif((32, 14, 14))
-            self.drop1, self.fc1, self.lif3 = nn.Dropout(0.5), nn.Linear(1568, 256), lif((256,))
-            self.drop2, self.fc2, self.lif4 = nn.Dropout(0.5), nn.Linear(256, CLASSES * POP), lif((CLASSES * POP,))
+            self.drop1, self.fc1, self.lif3 = dropout(), nn.Linear(1568, 256), lif((256,))
+            self.drop2, self.fc2, self.lif4 = dropout(), nn.Linear(256, CLASSES * POP), lif((CLASSES * POP,))
+            self.readout = PopulationReadout(CLASSES, POP)
             self.pool = nn.MaxPool2d(2)
-            if fast_dropout:
-                self.drop1, self.drop2 = mask_dropout(0.5), mask_dropout(0.5)
 
-        def lif_pool(self, lif, h, T, B):
-            h = h.unflatten(0, (T, B))
+        def conv_block(self, conv, bn, lif, h, T, B):
+            h = bn(conv(h)).unflatten(0, (T, B))
             if fuse_pool:  # LIF + max-pool as one compiled kernel per direction
                 return lif_maxpool2d(h, lif.theta, lif.params).flatten(0, 1)
             return self.pool(lif(h).flatten(0, 1))
@@ -125,13 +133,12 @@ def build_snnbench(
             h = x_seq.flatten(0, 1)  # time folded into batch
             if channels_last:
                 h = h.contiguous(memory_format=torch.channels_last)
-            h = self.lif_pool(self.lif1, self.bn1(self.conv1(h)), T, B)
-            if channels_last:
-                h = h.contiguous(memory_format=torch.channels_last)
-            h = self.lif_pool(self.lif2, self.bn2(self.conv2(h)), T, B)
-            h = self.fc1(self.drop1(h.flatten(1)))
-            h = self.fc2(self.drop2(self.lif3(h.unflatten(0, (T, B))).flatten(0, 1)))
-            return readout(self.lif4(h.unflatten(0, (T, B))))
+            h = self.conv_block(self.conv1, self.bn1, self.lif1, h, T, B)
+            h = self.conv_block(self.conv2, self.bn2, self.lif2, h, T, B)
+            h = self.drop1(h.flatten(1).unflatten(0, (T, B)))  # SeqDropout: one mask per sample, all steps
+            h = self.fc1(h.flatten(0, 1)).unflatten(0, (T, B))
+            h = self.fc2(self.drop2(self.lif3(h)).flatten(0, 1)).unflatten(0, (T, B))
+            return self.readout(self.lif4(h))
 
     net = Net()
     if channels_last:
@@ -215,11 +222,12 @@ def build_spikingjelly(T: int, learnable: bool = False):
 
 BUILDERS = {
     "snnbench": build_snnbench,
-    # ablations (only with --libs): channels-last, LIF and pool unfused, the reference LIF loop (time still folded)
-    "snnbench-cl": lambda T: build_snnbench(T, channels_last=True),
+    # ablations (only with --libs): NCHW layout, LIF and pool unfused, the reference LIF loop (time still folded),
+    # an independent dropout mask per time step
+    "snnbench-nchw": lambda T: build_snnbench(T, channels_last=False),
     "snnbench-unfused-pool": lambda T: build_snnbench(T, fuse_pool=False),
-    "snnbench-reference-lif": lambda T: build_snnbench(T, fuse_pool=False, backend="reference", fast_dropout=False),
-    "snnbench-nn-dropout": lambda T: build_snnbench(T, fast_dropout=False),
+    "snnbench-reference-lif": lambda T: build_snnbench(T, fuse_pool=False, backend="reference"),
+    "snnbench-step-dropout": lambda T: build_snnbench(T, seq_dropout=False),
     "snntorch": build_snntorch,
     "spikingjelly": build_spikingjelly,
     "spikingjelly-learnable": lambda T: build_spikingjelly(T, learnable=True),
@@ -227,6 +235,86 @@ BUILDERS = {
 
 
 # ----------------------------------------------------------------------------------------------------------------
+
+
+def build(name: str, T: int, seed: int = 0):
+    """Model and optimiser from ``seed`` (every library then starts from the same conv/linear weights). snnbench's
+    Adam is the fused one its trainer uses (``snnbench.train.optim``); the peers get ``torch.optim.Adam``'s default."""
+    import torch
+
+    from snnbench.train.optim import fused_adam_available
+
+    torch.manual_seed(seed)
+    model = BUILDERS[name](T)
+    params = list(model.parameters())
+    fused = name.startswith("snnbench") and fused_adam_available(params)
+    return model, torch.optim.Adam(params, lr=1e-3, **({"fused": True} if fused else {}))
+
+
+def encode(img, T: int):
+    """Bernoulli rate code, p = intensity: ``[B, 1, 28, 28] -> [T, B, 1, 28, 28]``."""
+    import torch
+
+    return (torch.rand(T, *img.shape) < img).float()
+
+
+def train_step(model, opt, x, target, bf16: bool = False) -> float:
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model(x)
+    loss = torch.nn.functional.mse_loss(out.float(), target)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def one_epoch_accuracy(
+    name: str, T: int, images, labels, bf16: bool, seed: int, n_test: int = 1000
+) -> tuple[float, float]:
+    """Train a fresh model (from ``seed``) one epoch on all but the last ``n_test`` samples, in order;
+    returns (test accuracy, seconds)."""
+    import torch
+
+    model, opt = build(name, T, seed)
+    n_train = (len(labels) - n_test) // BATCH * BATCH
+    torch.manual_seed(1000 + seed)  # the input coding starts from the same state for every library
+    model.train()
+    t0 = time.perf_counter()
+    for i in range(0, n_train, BATCH):
+        target = torch.nn.functional.one_hot(labels[i : i + BATCH], CLASSES).float()
+        train_step(model, opt, encode(images[i : i + BATCH], T), target, bf16)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    correct = 0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for i in range(len(labels) - n_test, len(labels), BATCH):
+            correct += int((model(encode(images[i : i + BATCH], T)).argmax(1) == labels[i : i + BATCH]).sum())
+    return correct / n_test, seconds
+
+
+def print_epoch_accuracy(libs: list[str], T: int, images, labels, bf16: bool, n_seeds: int) -> None:
+    """One-epoch test accuracy per library: mean and sample std over seeds, the gap to snnbench, every seed."""
+    import statistics
+
+    acc = {n: [] for n in libs}
+    for seed in range(n_seeds):  # libraries alternate within each seed
+        for name in libs:
+            acc[name].append(
+                100 * one_epoch_accuracy(name, T, images, labels, bf16 and name.startswith("snnbench"), seed)[0]
+            )
+    rows = []
+    for n in libs:
+        std = statistics.stdev(acc[n]) if len(acc[n]) > 1 else float("nan")
+        row = [n, f"{statistics.mean(acc[n]):.2f}", f"{std:.2f}"]
+        if "snnbench" in acc:
+            row.append(f"{statistics.mean(acc['snnbench']) - statistics.mean(acc[n]):+.2f}")
+        rows.append([*row, " ".join(f"{a:.1f}" for a in acc[n])])
+    headers = ["library", "test accuracy % (mean)", "std", *(["snnbench minus"] if "snnbench" in acc else []), "seeds"]
+    steps = (len(labels) - 1000) // BATCH
+    print(f"\nT={T}  one epoch ({steps} steps of {BATCH}), test on 1,000 held out, {n_seeds} seeds")
+    print(table(headers, rows))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -239,8 +327,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", choices=["mnist", "random"], default="mnist")
     ap.add_argument("--bf16", action="store_true", help="snnbench under bf16 autocast (peers stay fp32)")
-    ap.add_argument("--channels-last", action="store_true", help="snnbench convolutions in channels-last layout")
-    ap.add_argument("--no-fuse-pool", action="store_true", help="snnbench: LIF and max-pool as separate ops")
+    ap.add_argument(
+        "--epoch-seeds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also train every library for one epoch (4,000 samples) from N seeds; test accuracy on 1,000 held out",
+    )
     ap.add_argument(
         "--keep-denormals", action="store_true", help="do not flush denormals to zero (applies to all libraries)"
     )
@@ -263,47 +356,29 @@ def main(argv: list[str] | None = None) -> None:
     n_batches = len(labels) // BATCH
     print(f"torch {torch.__version__}, peers {peers.versions()}, threads {torch.get_num_threads()}, {malloc_note()}")
     print(
-        f"data: {args.data} ({len(labels)} samples), batch {BATCH}; snnbench: bf16={args.bf16}, "
-        f"channels_last={args.channels_last}, fused LIF+pool={not args.no_fuse_pool}; "
+        f"data: {args.data} ({len(labels)} samples), batch {BATCH}; snnbench bf16={args.bf16}; "
         f"flush denormals={not args.keep_denormals}; {load_note()}"
     )
 
     for T in args.T:
         models, opts = {}, {}
         for name in libs:
-            torch.manual_seed(0)
-            if name == "snnbench":
-                models[name] = build_snnbench(T, channels_last=args.channels_last, fuse_pool=not args.no_fuse_pool)
-            else:
-                models[name] = BUILDERS[name](T)
-            opts[name] = torch.optim.Adam(models[name].parameters(), lr=1e-3)
+            models[name], opts[name] = build(name, T)
         cursor = {"i": 0}
 
-        def batch(cursor=cursor, T=T):
+        def step(name, cursor=cursor, T=T, models=models, opts=opts):
             i = cursor["i"] % n_batches
             cursor["i"] += 1
-            img = images[i * BATCH : (i + 1) * BATCH]
-            x = (torch.rand(T, *img.shape) < img).float()  # Bernoulli rate code, p = intensity
+            x = encode(images[i * BATCH : (i + 1) * BATCH], T)
             target = torch.nn.functional.one_hot(labels[i * BATCH : (i + 1) * BATCH], CLASSES).float()
-            return x, target
-
-        def train_step(name, models=models, opts=opts):
-            model, opt = models[name], opts[name]
-            x, target = batch()
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16 and name == "snnbench"):
-                out = model(x)
-            loss = torch.nn.functional.mse_loss(out.float(), target)
-            loss.backward()
-            opt.step()
-            return loss.item()
+            return train_step(models[name], opts[name], x, target, bf16=args.bf16 and name.startswith("snnbench"))
 
         setup = {}
         for name in libs:
             models[name].train()
             t0 = time.perf_counter()
             for _ in range(args.warmup):
-                train_step(name)
+                step(name)
             setup[name] = time.perf_counter() - t0
         gc.collect()
         gc.freeze()
@@ -313,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
             for name in libs:
                 for _ in range(args.steps):
                     t0 = time.perf_counter()
-                    losses[name] = train_step(name)
+                    losses[name] = step(name)
                     times[name].append(time.perf_counter() - t0)
         gc.unfreeze()
         # memory, after the timing: free heap back to the OS, reset the peak, run 2 steps; the growth over the
@@ -324,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
             base = rss_mb()
             reset_peak_rss()
             for _ in range(2):
-                train_step(name)
+                step(name)
             peaks[name] = peak_rss_mb() - base
 
         tput = {n: BATCH / median(times[n]) for n in libs}
@@ -359,6 +434,8 @@ def main(argv: list[str] | None = None) -> None:
         models.clear()
         opts.clear()
         gc.collect()
+        if args.epoch_seeds:
+            print_epoch_accuracy(libs, T, images, labels, args.bf16, args.epoch_seeds)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-
 @pytest.fixture
 def write_suite(tmp_path):
     """Write a suite file (dedented) under tmp_path and return its path."""

@@ -68,6 +68,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 def _compile_setting(value: str) -> bool | None:
     """``SNNBENCH_LIF_COMPILE``: 1/true = always, 0/false = never, unset/auto = on CUDA only (None)."""
     value = value.strip().lower()
@@ -100,17 +101,33 @@ def fused_available(x_seq: Tensor) -> bool:
 # Functional forms (traced by torch.compile; also the exact definition of the math).
 
 
+def _forward_step(x: Tensor, u: Tensor | None, theta: Tensor, tau: float) -> tuple[Tensor, Tensor, Tensor]:
+    """One step: ``(z, fired, u_next)`` from input ``x`` and the membrane after the last reset ``u``."""
+    v = x if u is None else tau * u + x
+    z = v - theta
+    fired = z >= 0
+    return z, fired, v.masked_fill(fired, 0.0)
+
+
+def _backward_step(
+    g: Tensor, z: Tensor, theta: Tensor, gu: Tensor | None, surrogate: Surrogate, detach_reset: bool
+) -> tuple[Tensor, Tensor]:
+    """One step back: ``(gz, gv)`` from ``g = dL/ds[t]``, ``z[t]`` and ``gu = dL/du[t]`` (None at the last step)."""
+    if gu is not None and not detach_reset:
+        g = g - gu * (z + theta)
+    gz = g * surrogate.grad(z)
+    gv = gz if gu is None else gu.masked_fill(z >= 0, 0.0) + gz
+    return gz, gv
+
+
 def _make_forward(tau: float) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
     def lif_fused_forward(x_seq: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
         spikes, zs = [], []
         u = None
         for x in x_seq.unbind(0):
-            v = x if u is None else tau * u + x
-            z = v - theta
-            fired = z >= 0
+            z, fired, u = _forward_step(x, u, theta, tau)
             spikes.append(fired.to(z.dtype))
             zs.append(z)
-            u = v.masked_fill(fired, 0.0)
         return torch.stack(spikes), torch.stack(zs)
 
     return lif_fused_forward
@@ -118,17 +135,11 @@ def _make_forward(tau: float) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor
 
 def _make_backward(surrogate: Surrogate, tau: float, detach_reset: bool) -> Callable[..., tuple[Tensor, Tensor]]:
     def lif_fused_backward(grad_spikes: Tensor, z_seq: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
-        gu = None
+        gu = gz_sum = None
         grads_x = []
-        gz_sum = None
         for t in range(z_seq.shape[0] - 1, -1, -1):
-            z = z_seq[t]
-            g = grad_spikes[t]
-            if gu is not None and not detach_reset:
-                g = g - gu * (z + theta)
-            gz = g * surrogate.grad(z)
+            gz, gv = _backward_step(grad_spikes[t], z_seq[t], theta, gu, surrogate, detach_reset)
             gz_sum = gz if gz_sum is None else gz_sum + gz
-            gv = gz if gu is None else gu.masked_fill(z >= 0, 0.0) + gz
             grads_x.append(gv)
             gu = tau * gv
         grads_x.reverse()
@@ -177,11 +188,12 @@ def _backward_eager(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Compiled kernels, one per key. Each gets its own code object so that torch.compile keeps a separate cache (and
-# recompile limit) per surrogate/tau/reset variant instead of sharing one.
+# Compiled kernels, one per key (direction, surrogate, tau, reset) and argument shape. Each gets its own code object
+# so that torch.compile keeps a separate cache (and recompile limit) for it instead of sharing one.
 
-_compiled: dict[tuple, Callable] = {}
+_compiled: dict[tuple, dict[tuple, Callable]] = {}  # key -> {shape signature (or "dynamic") -> compiled function}
 _failed: set[tuple] = set()
+MAX_STATIC_SHAPES = 16  # per key; further shapes share one kernel compiled with symbolic sizes
 
 
 def _own_code(fn: Callable, tag: str) -> Callable:
@@ -193,22 +205,38 @@ def _surrogate_key(s: Surrogate) -> tuple:
     return (type(s).__qualname__, s.name, float(s.alpha))
 
 
-def _compiled_fn(key: tuple, make: Callable[[], Callable]) -> Callable | None:
+def _signature(args: tuple[Tensor, ...]) -> tuple:
+    return tuple((tuple(a.shape), a.stride(), a.dtype, a.device) for a in args)
+
+
+def _compiled_fn(key: tuple, make: Callable[[], Callable], args: tuple[Tensor, ...]) -> Callable | None:
+    """The compiled kernel of ``key`` for these argument shapes.
+
+    Every shape gets its own static kernel (own code object, so its own dynamo cache): static sizes let inductor
+    unroll and vectorise the window and time loops, which symbolic sizes do not (measured: the first layer's
+    LIF + max-pool backward of the reference network took 8.9 ms with static sizes, 16.7 ms with symbolic ones).
+    Past :data:`MAX_STATIC_SHAPES` shapes of one key, one kernel with symbolic sizes serves the rest.
+    """
     if key in _failed:
         return None
-    fn = _compiled.get(key)
+    kernels = _compiled.setdefault(key, {})
+    sig = _signature(args)
+    fn = kernels.get(sig)
     if fn is None:
-        # dynamic=None: the first shape compiles static; a second shape recompiles once with symbolic sizes, so
-        # the many batch and layer shapes of a suite never reach dynamo's recompile limit
-        fn = _compiled[key] = torch.compile(_own_code(make(), str(len(_compiled))), dynamic=None)
+        if len(kernels) < MAX_STATIC_SHAPES:
+            tag = f"{len(_compiled)}_{len(kernels)}"
+            fn = kernels[sig] = torch.compile(_own_code(make(), tag), dynamic=False)
+        else:
+            fn = kernels.get("dynamic")
+            if fn is None:
+                fn = kernels["dynamic"] = torch.compile(_own_code(make(), f"{len(_compiled)}_dyn"), dynamic=True)
     return fn
 
 
 def _run_compiled(key: tuple, make: Callable[[], Callable], *args: Tensor) -> tuple | None:
-    # plain tensors, never nn.Parameter: dynamo guards parameters' shapes statically, so one threshold shape per
-    # layer would each cost a recompile and soon hit the recompile limit
+    # plain tensors, never nn.Parameter (dynamo would guard on the parameter object itself)
     args = tuple(a.detach() if isinstance(a, torch.nn.Parameter) else a for a in args)
-    fn = _compiled_fn(key, make)
+    fn = _compiled_fn(key, make, args)
     if fn is None:
         return None
     try:
@@ -291,55 +319,91 @@ def lif_multistep_fused(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tenso
 
 # ----------------------------------------------------------------------------------------------------------------
 # LIF followed by a 2x2/stride-2 max-pool over the spikes, as one kernel per direction (conv-BN-LIF-pool blocks).
-# Saves the same ``z`` as FusedLIF and never materialises the full-resolution spikes or the pool's indices.
-# Max-pool routes a window's gradient to its first maximum in row-major order (PyTorch's rule): the first
-# spiking neuron of the window, or the window's first neuron when none spikes.
+# The kernels work channels-last, ``[T, B, H, W, C]``: a pooling window is then four rows of C contiguous values, so
+# every window operation vectorises over channels. They save the same ``z`` as FusedLIF (channels-last) and never
+# materialise the full-resolution spikes or the pool's indices. Max-pool routes a window's gradient to its first
+# maximum in row-major order (PyTorch's rule): the first spiking neuron of the window, or the window's first
+# neuron when none spikes. Inputs may come in either layout; outputs (pooled spikes, input gradient) are
+# channels-last, which the next convolution takes as is.
 
 
-def _pool_view(s: Tensor) -> Tensor:
-    """``[..., H, W] -> [..., H/2, W/2, 4]`` with the window in row-major order."""
-    *lead, H, W = s.shape
-    return s.reshape(*lead, H // 2, 2, W // 2, 2).transpose(-3, -2).reshape(*lead, H // 2, W // 2, 4)
+def _windows(fired: Tensor) -> Tensor:
+    """``[B, H, W, C] -> [B, H/2, 2, W/2, 2, C]``: window row on dim 2, window column on dim 4."""
+    B, H, W, C = fired.shape
+    return fired.reshape(B, H // 2, 2, W // 2, 2, C)
 
 
-def _unpool_view(w: Tensor) -> Tensor:
-    *lead, H2, W2, _ = w.shape
-    return w.reshape(*lead, H2, W2, 2, 2).transpose(-3, -2).reshape(*lead, H2 * 2, W2 * 2)
+def _window_any(w: Tensor) -> tuple[Tensor, Tensor]:
+    """``(any spike in the window's first row, any spike in the window)``, each ``[B, H/2, 1, W/2, 1, C]``."""
+    row0 = w[:, :, :1, :, :1] | w[:, :, :1, :, 1:]
+    row1 = w[:, :, 1:, :, :1] | w[:, :, 1:, :, 1:]
+    return row0, row0 | row1
 
 
-def _first_max_route(fired: Tensor, grad_pooled: Tensor) -> Tensor:
-    a, b, c, d = _pool_view(fired).unbind(-1)
-    ab = a | b
-    abc = ab | c
-    none = ~(abc | d)
-    sel = torch.stack([a | none, b & ~a, c & ~ab, d & ~abc], dim=-1)
-    return _unpool_view(sel.to(grad_pooled.dtype) * grad_pooled.unsqueeze(-1))
+def _theta_hwc(theta: Tensor) -> Tensor:
+    """A threshold of shape ``[C|1, H|1, W|1]`` (or fewer leading dims) as a contiguous ``[H|1, W|1, C|1]``."""
+    theta = theta.reshape((1,) * (3 - theta.dim()) + tuple(theta.shape))
+    return theta.permute(1, 2, 0).contiguous()
 
 
-def _make_pool_forward(tau: float) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
-    def lif_pool_forward(x_seq: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
-        pooled, zs = [], []
+def _make_pool_membrane(tau: float) -> Callable[[Tensor, Tensor], Tensor]:
+    """``z = v - theta`` of every step, channels-last ``[T, B, H, W, C]`` (the pool is a second, cheap kernel:
+    one fused kernel for both recomputed the recurrence per window and ran at half the speed)."""
+
+    def lif_pool_membrane(x_seq: Tensor, theta_hwc: Tensor) -> Tensor:
+        zs = []
         u = None
-        for x in x_seq.unbind(0):
-            v = x if u is None else tau * u + x
-            z = v - theta
-            fired = z >= 0
-            pooled.append(_pool_view(fired).any(dim=-1).to(z.dtype))
+        for x in x_seq.permute(0, 1, 3, 4, 2).contiguous().unbind(0):
+            z, _, u = _forward_step(x, u, theta_hwc, tau)
             zs.append(z)
-            u = v.masked_fill(fired, 0.0)
-        return torch.stack(pooled), torch.stack(zs)
+        return torch.stack(zs)
 
-    return lif_pool_forward
+    return lif_pool_membrane
+
+
+def _make_spike_pool() -> Callable[[Tensor], Tensor]:
+    def spike_maxpool(z_seq: Tensor) -> Tensor:
+        T, B, H, W, C = z_seq.shape
+        fired = (z_seq >= 0).reshape(T * B, H, W, C)
+        pooled = _window_any(_windows(fired))[1].reshape(T, B, H // 2, W // 2, C)
+        return pooled.to(z_seq.dtype).permute(0, 1, 4, 2, 3)
+
+    return spike_maxpool
+
+
+def _lif_pool_forward(x_seq: Tensor, theta_hwc: Tensor, tau: float) -> tuple[Tensor, Tensor]:
+    """``(pooled spikes [T, B, C, H/2, W/2] channels-last, z [T, B, H, W, C])`` by the compiled kernels."""
+    z_seq = _run_compiled(("pool_z", float(tau)), lambda: _make_pool_membrane(tau), x_seq, theta_hwc)
+    pooled = _run_compiled(("pool_spikes",), _make_spike_pool, z_seq) if z_seq is not None else None
+    if pooled is None:
+        raise RuntimeError("compiled LIF+max-pool unavailable")
+    return pooled, z_seq
 
 
 def _make_pool_backward(surrogate: Surrogate, tau: float, detach_reset: bool) -> Callable[..., tuple[Tensor, Tensor]]:
-    lif_backward = _make_backward(surrogate, tau, detach_reset)
-
-    def lif_pool_backward(grad_pooled: Tensor, z_seq: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
-        grad_spikes = torch.stack(
-            [_first_max_route(z >= 0, g) for z, g in zip(z_seq.unbind(0), grad_pooled.unbind(0), strict=True)]
-        )
-        return lif_backward(grad_spikes, z_seq, theta)
+    def lif_pool_backward(grad_pooled: Tensor, z_seq: Tensor, theta_hwc: Tensor) -> tuple[Tensor, Tensor]:
+        T, B, H, W, C = z_seq.shape
+        g_windows = grad_pooled.permute(0, 1, 3, 4, 2).reshape(T, B, H // 2, 1, W // 2, 1, C)
+        second = torch.arange(2, device=z_seq.device) == 1
+        in_row1, in_col1 = second.view(2, 1, 1, 1), second.view(2, 1)
+        first_cell = ~in_row1 & ~in_col1
+        gu = gz_sum = None
+        grads_x = []
+        for t in range(T - 1, -1, -1):
+            z = z_seq[t]
+            w = _windows(z >= 0)
+            row0, any_spike = _window_any(w)
+            earlier = (row0 & in_row1) | (w[:, :, :, :, :1] & in_col1)  # a spike before this cell, row-major
+            routed = (w & ~earlier) | (~any_spike & first_cell)
+            g = (routed.to(z.dtype) * g_windows[t]).reshape(B, H, W, C)
+            gz, gv = _backward_step(g, z, theta_hwc, gu, surrogate, detach_reset)
+            gz_sum = gz if gz_sum is None else gz_sum + gz
+            grads_x.append(gv)
+            gu = tau * gv
+        grads_x.reverse()
+        # -sum_t gz per sample, [B, H, W, C]: the batch sum runs outside (inductor would otherwise keep every
+        # step's gz for a separate reduction loop)
+        return torch.stack(grads_x).permute(0, 1, 4, 2, 3), -gz_sum
 
     return lif_pool_backward
 
@@ -349,51 +413,53 @@ class FusedLIFMaxPool2d(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:  # type: ignore[override]
-        out = _run_compiled(("pool_fwd", float(p.tau)), lambda: _make_pool_forward(p.tau), x_seq, theta)
-        if out is None:
-            raise RuntimeError("compiled LIF+max-pool unavailable")
-        pooled, z_seq = out
-        ctx.save_for_backward(z_seq, theta)
+        theta_hwc = _theta_hwc(theta.detach())
+        pooled, z_seq = _lif_pool_forward(x_seq, theta_hwc, p.tau)
+        ctx.save_for_backward(z_seq, theta_hwc)
         ctx.p = p
+        ctx.theta_shape = theta.shape
         return pooled
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_pooled: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
-        z_seq, theta = ctx.saved_tensors
+        z_seq, theta_hwc = ctx.saved_tensors
         p = ctx.p
         key = ("pool_bwd", _surrogate_key(p.surrogate), float(p.tau), bool(p.detach_reset))
         make = lambda: _make_pool_backward(p.surrogate, p.tau, p.detach_reset)  # noqa: E731
-        out = _run_compiled(key, make, grad_pooled, z_seq, theta)
+        out = _run_compiled(key, make, grad_pooled, z_seq, theta_hwc)
         if out is None:
             raise RuntimeError("compiled LIF+max-pool backward unavailable")
-        gx, gz_neg_sum = out
+        gx, g_theta = out
         need_x, need_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        return (gx if need_x else None), (gz_neg_sum.sum_to_size(theta.shape) if need_theta else None), None
+        if need_theta:  # [B, H, W, C] summed down to theta's own shape
+            g_theta = g_theta.sum(0).permute(2, 0, 1).sum_to_size(theta_hwc.permute(2, 0, 1).shape)
+            g_theta = g_theta.reshape(ctx.theta_shape)
+        return (gx if need_x else None), (g_theta if need_theta else None), None
 
 
 def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
     """``max_pool2d(spikes, 2)`` of a LIF layer, ``[T, B, C, H, W] -> [T, B, C, H/2, W/2]``.
 
     Uses one compiled kernel per direction when possible (fp32/bf16 on CPU or CUDA, even ``H`` and ``W``, compile
-    enabled); otherwise :func:`lif_multistep_fused` followed by ``max_pool2d``, with identical results.
+    enabled; the result is channels-last); otherwise :func:`lif_multistep_fused` followed by ``max_pool2d``, with
+    identical values.
     """
     T, B = x_seq.shape[:2]
     ok = (
         x_seq.dim() == 5
         and x_seq.shape[-1] % 2 == 0
         and x_seq.shape[-2] % 2 == 0
+        and theta.dim() <= 3
         and x_seq.dtype == torch.result_type(x_seq, theta)
         and _use_compiled(x_seq)
-        and torch.broadcast_shapes(tuple(theta.shape), tuple(x_seq.shape[1:])) == tuple(x_seq.shape[1:])
+        and torch.broadcast_shapes(tuple(theta.shape), tuple(x_seq.shape[2:])) == tuple(x_seq.shape[2:])
     )
     if ok:
         try:
             if torch.is_grad_enabled() and (x_seq.requires_grad or theta.requires_grad):
                 return FusedLIFMaxPool2d.apply(x_seq, theta, p)
-            out = _run_compiled(("pool_fwd", float(p.tau)), lambda: _make_pool_forward(p.tau), x_seq, theta)
-            if out is not None:
-                return out[0]
+            return _lif_pool_forward(x_seq, _theta_hwc(theta.detach()), p.tau)[0]
         except RuntimeError as exc:
             if "compiled LIF+max-pool" not in str(exc):
                 raise

@@ -240,28 +240,71 @@ def test_cuda_backends_match_reference(backend, granularity, surrogate, detach_r
     torch.testing.assert_close(outs[1][2], outs[0][2])
 
 
-@pytest.mark.parametrize("compile_mode", [True, False], indirect=True)
-def test_lif_maxpool2d_matches_lif_then_pool(compile_mode):
-    """Fused LIF + 2x2 max-pool == reference LIF then max_pool2d (first-maximum gradient routing included)."""
+def lif_then_pool(xs, th, p):
+    T, B = xs.shape[:2]
+    spikes = lif_multistep_reference(xs, th, p)[0]
+    return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B))
+
+
+def pool_case(theta_shape_, channels_last, seed=4):
+    """Input ``[4, 3, 5, 6, 8]`` (optionally channels-last), threshold, and a pooled-output gradient."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(12, 5, 6, 8, generator=gen) * 1.5 + 0.3
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    theta = torch.rand(theta_shape_, generator=gen) + 0.5
+    return x.unflatten(0, (4, 3)), theta, torch.randn(4, 3, 5, 3, 4, generator=gen)
+
+
+@pytest.mark.parametrize(
+    "compile_mode,theta_shape_,channels_last,style",
+    [
+        (True, (5, 6, 8), False, "both"),
+        (True, (5, 6, 8), True, "both"),
+        (True, (5, 1, 1), True, "tl"),
+        (True, (), False, "sl"),
+        (False, (5, 6, 8), False, "both"),
+    ],
+    indirect=["compile_mode"],
+)
+def test_lif_maxpool2d_matches_lif_then_pool(compile_mode, theta_shape_, channels_last, style):
+    """Fused LIF + 2x2 max-pool == reference LIF then max_pool2d (first-maximum gradient routing included), for
+    per-neuron/channel/layer thresholds and either input layout; the compiled result is channels-last."""
     p = LIFParameters(tau=0.3, surrogate=create_surrogate("arctan"), detach_reset=False)
-    gen = torch.Generator().manual_seed(4)
-    x = torch.randn(4, 3, 5, 6, 8, generator=gen) * 1.5 + 0.3
-    theta = torch.rand(5, 6, 8, generator=gen) + 0.5
-    g = torch.randn(4, 3, 5, 3, 4, generator=gen)
+    x, theta, g = pool_case(theta_shape_, channels_last)
     outs = []
     for fused_path in (False, True):
-        xs, th = x.clone().requires_grad_(), theta.clone().requires_grad_()
+        xs = x.clone().requires_grad_(style in ("sl", "both"))
+        th = theta.clone().requires_grad_(style in ("tl", "both"))
+        out = fused.lif_maxpool2d(xs, th, p) if fused_path else lif_then_pool(xs, th, p)
         if fused_path:
-            out = fused.lif_maxpool2d(xs, th, p)
             assert (type(out.grad_fn).__name__ == "FusedLIFMaxPool2dBackward") == compile_mode
-        else:
-            spikes = lif_multistep_reference(xs, th, p)[0]
-            out = torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (4, 3))
+            if compile_mode:
+                assert out.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
         out.backward(g)
         outs.append((out.detach(), xs.grad, th.grad))
     assert torch.equal(outs[0][0], outs[1][0])
-    torch.testing.assert_close(outs[1][1], outs[0][1])
-    torch.testing.assert_close(outs[1][2], outs[0][2])
+    assert 0.1 < outs[0][0].mean().item() < 0.9, "some windows should spike and some not"
+    for ref, got in zip(outs[0][1:], outs[1][1:], strict=True):
+        assert (ref is None) == (got is None)
+        if ref is not None:
+            assert got.shape == ref.shape
+            torch.testing.assert_close(got, ref)
+
+
+@pytest.mark.parametrize("compile_mode", [True], indirect=True)
+def test_compiled_kernels_are_static_per_shape_then_dynamic(compile_mode, monkeypatch):
+    """Each argument shape gets its own static kernel; past MAX_STATIC_SHAPES, one kernel with symbolic sizes."""
+    monkeypatch.setattr(fused, "_compiled", {})
+    monkeypatch.setattr(fused, "MAX_STATIC_SHAPES", 2)
+    p = LIFParameters(tau=0.3)
+    theta = torch.full((3, 4), 0.5)
+    for batch in (2, 3, 4, 5):
+        x = torch.randn(4, batch, 3, 4, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            assert torch.equal(fused.lif_multistep_fused(x, theta, p), lif_multistep_reference(x, theta, p)[0])
+    kernels = fused._compiled[("fwd", 0.3)]
+    assert len(kernels) == 3 and "dynamic" in kernels  # batch 2 and 3 static, 4 and 5 share the dynamic one
 
 
 TRITON_INTERPRETER_CHECK = """

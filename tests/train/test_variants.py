@@ -104,3 +104,25 @@ def test_threshold_group_uses_scaled_lr_and_own_weight_decay():
     assert groups["thresholds"]["lr"] == pytest.approx(1e-2)
     assert groups["thresholds"]["weight_decay"] == 1e-6
     assert groups["synaptic"]["lr"] == 1e-3
+
+
+def test_adam_is_fused_on_cpu_and_matches_the_plain_update():
+    """build_optimizer takes PyTorch's fused Adam for CPU parameters; its steps equal the per-tensor Adam's."""
+    torch.manual_seed(0)
+    model = create_model(ModelSpec(name="mlp", depth=1, width=4, population=1), INFO)
+    spec = TrainSpec(variant="stl", lr=1e-2, weight_decay=1e-4)
+    plain = copy.deepcopy(model)
+    fused_opt = build_optimizer(apply_variant(model, "stl"), spec)
+    assert fused_opt.defaults["fused"] is True
+    twin = dict(zip(model.parameters(), plain.parameters(), strict=True))  # same position, plain copy
+    groups = [{**g, "params": [twin[p] for p in g["params"]], "fused": None} for g in fused_opt.param_groups]
+    plain_opt = torch.optim.Adam(groups, foreach=False)
+    assert not any(g["fused"] for g in plain_opt.param_groups)
+    x = torch.rand(4, 8, 1, 6, 6)
+    for _ in range(3):
+        for m, opt in ((model, fused_opt), (plain, plain_opt)):
+            opt.zero_grad()
+            m(x).square().sum().backward()
+            opt.step()
+    for (name, a), b in zip(model.named_parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
