@@ -351,9 +351,10 @@ def _make_pool_membrane(tau: float) -> Callable[[Tensor, Tensor], Tensor]:
     one fused kernel for both recomputed the recurrence per window and ran at half the speed)."""
 
     def lif_pool_membrane(x_seq: Tensor, theta_hwc: Tensor) -> Tensor:
+        dtype = torch.promote_types(x_seq.dtype, theta_hwc.dtype)  # as the reference: bf16 input, fp32 theta -> fp32
         zs = []
         u = None
-        for x in x_seq.permute(0, 1, 3, 4, 2).contiguous().unbind(0):
+        for x in x_seq.permute(0, 1, 3, 4, 2).to(dtype).contiguous().unbind(0):
             z, _, u = _forward_step(x, u, theta_hwc, tau)
             zs.append(z)
         return torch.stack(zs)
@@ -361,29 +362,34 @@ def _make_pool_membrane(tau: float) -> Callable[[Tensor, Tensor], Tensor]:
     return lif_pool_membrane
 
 
-def _make_spike_pool() -> Callable[[Tensor], Tensor]:
+def _make_spike_pool(dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
     def spike_maxpool(z_seq: Tensor) -> Tensor:
         T, B, H, W, C = z_seq.shape
         fired = (z_seq >= 0).reshape(T * B, H, W, C)
         pooled = _window_any(_windows(fired))[1].reshape(T, B, H // 2, W // 2, C)
-        return pooled.to(z_seq.dtype).permute(0, 1, 4, 2, 3)
+        return pooled.to(dtype).permute(0, 1, 4, 2, 3)
 
     return spike_maxpool
 
 
 def _lif_pool_forward(x_seq: Tensor, theta_hwc: Tensor, tau: float) -> tuple[Tensor, Tensor]:
-    """``(pooled spikes [T, B, C, H/2, W/2] channels-last, z [T, B, H, W, C])`` by the compiled kernels."""
+    """``(pooled spikes [T, B, C, H/2, W/2] channels-last in x's dtype, z [T, B, H, W, C])`` by the compiled
+    kernels."""
     z_seq = _run_compiled(("pool_z", float(tau)), lambda: _make_pool_membrane(tau), x_seq, theta_hwc)
-    pooled = _run_compiled(("pool_spikes",), _make_spike_pool, z_seq) if z_seq is not None else None
+    dtype = x_seq.dtype
+    make = lambda: _make_spike_pool(dtype)  # noqa: E731
+    pooled = _run_compiled(("pool_spikes", dtype), make, z_seq) if z_seq is not None else None
     if pooled is None:
         raise RuntimeError("compiled LIF+max-pool unavailable")
     return pooled, z_seq
 
 
-def _make_pool_backward(surrogate: Surrogate, tau: float, detach_reset: bool) -> Callable[..., tuple[Tensor, Tensor]]:
+def _make_pool_backward(
+    surrogate: Surrogate, tau: float, detach_reset: bool, grad_dtype: torch.dtype
+) -> Callable[..., tuple[Tensor, Tensor]]:
     def lif_pool_backward(grad_pooled: Tensor, z_seq: Tensor, theta_hwc: Tensor) -> tuple[Tensor, Tensor]:
         T, B, H, W, C = z_seq.shape
-        g_windows = grad_pooled.permute(0, 1, 3, 4, 2).reshape(T, B, H // 2, 1, W // 2, 1, C)
+        g_windows = grad_pooled.permute(0, 1, 3, 4, 2).to(z_seq.dtype).reshape(T, B, H // 2, 1, W // 2, 1, C)
         second = torch.arange(2, device=z_seq.device) == 1
         in_row1, in_col1 = second.view(2, 1, 1, 1), second.view(2, 1)
         first_cell = ~in_row1 & ~in_col1
@@ -403,7 +409,7 @@ def _make_pool_backward(surrogate: Surrogate, tau: float, detach_reset: bool) ->
         grads_x.reverse()
         # -sum_t gz per sample, [B, H, W, C]: the batch sum runs outside (inductor would otherwise keep every
         # step's gz for a separate reduction loop)
-        return torch.stack(grads_x).permute(0, 1, 4, 2, 3), -gz_sum
+        return torch.stack(grads_x).to(grad_dtype).permute(0, 1, 4, 2, 3), -gz_sum
 
     return lif_pool_backward
 
@@ -418,6 +424,7 @@ class FusedLIFMaxPool2d(torch.autograd.Function):
         ctx.save_for_backward(z_seq, theta_hwc)
         ctx.p = p
         ctx.theta_shape = theta.shape
+        ctx.x_dtype = x_seq.dtype
         return pooled
 
     @staticmethod
@@ -425,8 +432,8 @@ class FusedLIFMaxPool2d(torch.autograd.Function):
     def backward(ctx, grad_pooled: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
         z_seq, theta_hwc = ctx.saved_tensors
         p = ctx.p
-        key = ("pool_bwd", _surrogate_key(p.surrogate), float(p.tau), bool(p.detach_reset))
-        make = lambda: _make_pool_backward(p.surrogate, p.tau, p.detach_reset)  # noqa: E731
+        key = ("pool_bwd", _surrogate_key(p.surrogate), float(p.tau), bool(p.detach_reset), ctx.x_dtype)
+        make = lambda: _make_pool_backward(p.surrogate, p.tau, p.detach_reset, ctx.x_dtype)  # noqa: E731
         out = _run_compiled(key, make, grad_pooled, z_seq, theta_hwc)
         if out is None:
             raise RuntimeError("compiled LIF+max-pool backward unavailable")
@@ -441,9 +448,11 @@ class FusedLIFMaxPool2d(torch.autograd.Function):
 def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
     """``max_pool2d(spikes, 2)`` of a LIF layer, ``[T, B, C, H, W] -> [T, B, C, H/2, W/2]``.
 
-    Uses one compiled kernel per direction when possible (fp32/bf16 on CPU or CUDA, even ``H`` and ``W``, compile
-    enabled; the result is channels-last); otherwise :func:`lif_multistep_fused` followed by ``max_pool2d``, with
-    identical values.
+    Uses the compiled kernels when possible (CPU or CUDA, even ``H`` and ``W``, compile enabled; the result is
+    channels-last); otherwise :func:`lif_multistep_fused` followed by ``max_pool2d``, with identical values.
+    Spikes come back in the input's dtype (0 and 1 are exact in all of them). As in the reference, a bf16/fp16
+    input with an fp32 threshold runs the dynamics in fp32; its gradient is computed in fp32, returned in the
+    input's dtype.
     """
     T, B = x_seq.shape[:2]
     ok = (
@@ -451,7 +460,8 @@ def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
         and x_seq.shape[-1] % 2 == 0
         and x_seq.shape[-2] % 2 == 0
         and theta.dim() <= 3
-        and x_seq.dtype == torch.result_type(x_seq, theta)
+        and x_seq.is_floating_point()
+        and theta.is_floating_point()
         and _use_compiled(x_seq)
         and torch.broadcast_shapes(tuple(theta.shape), tuple(x_seq.shape[2:])) == tuple(x_seq.shape[2:])
     )
@@ -464,7 +474,7 @@ def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
             if "compiled LIF+max-pool" not in str(exc):
                 raise
     spikes = lif_multistep_fused(x_seq, theta, p)
-    return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B))
+    return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B)).to(x_seq.dtype)
 
 
 LIF_BACKENDS.register("fused", available=fused_available, priority=10)(lif_multistep_fused)

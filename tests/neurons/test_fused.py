@@ -293,6 +293,28 @@ def test_lif_maxpool2d_matches_lif_then_pool(compile_mode, theta_shape_, channel
 
 
 @pytest.mark.parametrize("compile_mode", [True], indirect=True)
+def test_lif_maxpool2d_bf16_input_runs_fused_in_fp32_like_the_reference(compile_mode):
+    """bf16 input (as under autocast) with an fp32 threshold: the fused kernels take it and compute in fp32, as the
+    reference does for the forward, and return bf16 spikes; the input gradient is the fp32 one rounded once to
+    bf16 (the reference's own bf16 gradient accumulates rounding through time, so the fp32 reference on the same
+    values is the yardstick)."""
+    p = LIFParameters(tau=0.5)
+    x, theta, g = pool_case((5, 6, 8), channels_last=True)
+    x, g = x.bfloat16(), g.bfloat16()  # the fused output is bf16, so its incoming gradient is too
+    outs = []
+    for fn, xin, gin in ((lif_then_pool, x.float(), g.float()), (fused.lif_maxpool2d, x, g)):
+        xs, th = xin.clone().requires_grad_(), theta.clone().requires_grad_()
+        out = fn(xs, th, p)
+        out.backward(gin)
+        outs.append((out, xs.grad, th.grad))
+    assert type(outs[1][0].grad_fn).__name__ == "FusedLIFMaxPool2dBackward"
+    assert outs[1][0].dtype == torch.bfloat16 and torch.equal(outs[0][0], outs[1][0].float())
+    assert outs[1][1].dtype == torch.bfloat16
+    torch.testing.assert_close(outs[1][1], outs[0][1].bfloat16(), rtol=0, atol=0)
+    torch.testing.assert_close(outs[1][2], outs[0][2])
+
+
+@pytest.mark.parametrize("compile_mode", [True], indirect=True)
 def test_compiled_kernels_are_static_per_shape_then_dynamic(compile_mode, monkeypatch):
     """Each argument shape gets its own static kernel; past MAX_STATIC_SHAPES, one kernel with symbolic sizes."""
     monkeypatch.setattr(fused, "_compiled", {})
