@@ -334,6 +334,20 @@ def print_epoch_accuracy(libs: list[str], T: int, images, labels, bf16: bool, n_
     print(table(headers, rows))
 
 
+def print_profile(run_step, T: int, steps: int = 5) -> None:
+    """Self CPU time per op over ``steps`` training steps, per step, largest first (compiled kernels appear as
+    ``CompiledFxGraph`` rows)."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        for _ in range(steps):
+            run_step()
+    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:15]
+    table_rows = [[e.key[:60], f"{e.self_cpu_time_total / 1e3 / steps:.2f}", f"{e.count // steps}"] for e in rows]
+    print(f"\nT={T}  snnbench, torch.profiler over {steps} steps (profiler overhead included)")
+    print(table(["op", "self CPU ms per step", "calls per step"], table_rows))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--T", type=int, nargs="+", default=[4, 8])
@@ -355,6 +369,9 @@ def main(argv: list[str] | None = None) -> None:
         "--keep-denormals", action="store_true", help="do not flush denormals to zero (applies to all libraries)"
     )
     ap.add_argument("--no-malloc-env", action="store_true", help="keep glibc's default malloc settings")
+    ap.add_argument(
+        "--profile", action="store_true", help="after the timing, print torch.profiler's top ops over 5 snnbench steps"
+    )
     args = ap.parse_args(argv)
     reexec_with_malloc_env(not args.no_malloc_env)
 
@@ -408,6 +425,8 @@ def main(argv: list[str] | None = None) -> None:
                     losses[name] = step(name)
                     times[name].append(time.perf_counter() - t0)
         gc.unfreeze()
+        if args.profile and "snnbench" in libs:
+            print_profile(lambda: step("snnbench"), T)
         # memory, after the timing: free heap back to the OS, reset the peak, run 2 steps; the growth over the
         # live baseline (all models, optimiser states and data stay resident) is this library's step footprint
         peaks = {}
