@@ -305,11 +305,20 @@ class FusedLIF(torch.autograd.Function):
         return gx, g_theta, None
 
 
+def _channels_last_5d(x_seq: Tensor) -> bool:
+    """``[T, B, C, H, W]`` stored channels-last (and not also contiguous, as when C == 1 or H == W == 1)."""
+    return x_seq.dim() == 5 and not x_seq.is_contiguous() and x_seq.permute(0, 1, 3, 4, 2).is_contiguous()
+
+
 def lif_multistep_fused(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
     """Spikes ``[T, ...]``; same contract as :func:`~snnbench.neurons.functional.lif_multistep_reference`."""
     step_shape = tuple(x_seq.shape[1:])
     if x_seq.dim() < 2 or torch.broadcast_shapes(tuple(theta.shape), step_shape) != step_shape:
         return lif_multistep_reference(x_seq, theta, p)[0]  # theta would widen the output: keep the oracle's result
+    if _channels_last_5d(x_seq) and theta.dim() <= 3:
+        # run on the physical [T, B, H, W, C] order so spikes and gradients keep the input's channels-last layout
+        # (contiguous NCHW outputs behind channels-last BatchNorm made its backward ~6x slower)
+        return lif_multistep_fused(x_seq.permute(0, 1, 3, 4, 2), _theta_hwc(theta), p).permute(0, 1, 4, 2, 3)
     if torch.is_grad_enabled() and (x_seq.requires_grad or theta.requires_grad):
         return FusedLIF.apply(x_seq, theta, p)
     dtype = torch.result_type(x_seq, theta)

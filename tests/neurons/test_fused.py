@@ -375,3 +375,24 @@ def test_triton_backend_not_offered_on_cpu():
     x = torch.randn(2, 2, 3)
     if "triton" in LIF_BACKENDS:
         assert not LIF_BACKENDS.entry("triton").meta["available"](x)
+
+
+@pytest.mark.parametrize("compile_mode", [False], indirect=True)
+@pytest.mark.parametrize("theta_shape_", [(5, 6, 8), (5, 1, 1), ()])
+def test_fused_lif_keeps_a_channels_last_input_channels_last(compile_mode, theta_shape_):
+    """A channels-last [T, B, C, H, W] input gives channels-last spikes and input gradient, with the reference's
+    values and gradients."""
+    p = LIFParameters(tau=0.3)
+    x, theta, _ = pool_case(theta_shape_, channels_last=True)
+    g = torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
+    outs = []
+    for fn in (lambda a, b: lif_multistep_reference(a, b, p)[0], lambda a, b: fused.lif_multistep_fused(a, b, p)):
+        xs, th = x.clone().requires_grad_(), theta.clone().requires_grad_()
+        spikes = fn(xs, th)
+        spikes.backward(g)
+        outs.append((spikes, xs.grad, th.grad))
+    assert outs[1][0].flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    assert outs[1][1].flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(outs[0][0], outs[1][0])
+    torch.testing.assert_close(outs[1][1], outs[0][1])
+    torch.testing.assert_close(outs[1][2], outs[0][2])
