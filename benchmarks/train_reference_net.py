@@ -3,7 +3,7 @@
     python benchmarks/train_reference_net.py --T 4 8
     python benchmarks/train_reference_net.py --T 4 --libs snnbench snntorch --rounds 5 --steps 6 --bf16
 
-Network (the issue's reference): Bernoulli-coded 1x28x28 input, conv3x3(1->32)-BN-LIF-maxpool2,
+Network (the reference: the paper's MNIST net at CPU scale): Bernoulli-coded 1x28x28 input, conv3x3(1->32)-BN-LIF-maxpool2,
 conv3x3(32->32)-BN-LIF-maxpool2, dropout 0.5, fc(1568->256)-LIF, dropout 0.5, fc(256->100)-LIF, population readout
 (10 neurons per class, mean over population and time), MSE against one-hot, Adam(lr 1e-3), batch 50, learnable
 per-neuron thresholds (LIF: u = 0.5 u + I, hard reset to 0, arctan surrogate alpha 2), CPU, fp32, 2 threads.

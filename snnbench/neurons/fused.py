@@ -213,8 +213,9 @@ def _compiled_fn(key: tuple, make: Callable[[], Callable], args: tuple[Tensor, .
     """The compiled kernel of ``key`` for these argument shapes.
 
     Every shape gets its own static kernel (own code object, so its own dynamo cache): static sizes let inductor
-    unroll and vectorise the window and time loops, which symbolic sizes do not (measured: the first layer's
-    LIF + max-pool backward of the reference network took 8.9 ms with static sizes, 16.7 ms with symbolic ones).
+    unroll and vectorise the window and time loops, which it does not do with the symbolic sizes dynamo switches
+    to when one function meets a second shape (the reference network's first-layer LIF + max-pool backward then
+    ran about 2x slower).
     Past :data:`MAX_STATIC_SHAPES` shapes of one key, one kernel with symbolic sizes serves the rest.
     """
     if key in _failed:
