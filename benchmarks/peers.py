@@ -7,7 +7,8 @@ learnable per-neuron threshold.
   stepped in a Python loop (snnTorch has no multi-step mode). Differences it keeps: the reset is detached and
   applied one step late (its ``reset_delay=True`` default).
 * SpikingJelly ``LIFNode(tau=2, decay_input=False, v_reset=0, ATan(alpha=2), step_mode="m")``: charge
-  ``v = v - v / tau + x = 0.5 v + x``; its threshold is a fixed scalar (not learnable).
+  ``v = v - v / tau + x = 0.5 v + x``; its threshold is a fixed scalar (not learnable). On CUDA it picks its own
+  fused Triton kernel by itself, its fastest configuration.
 * SpikingJelly learnable threshold: a node on SpikingJelly's ``BaseNode`` with a per-neuron ``nn.Parameter``
   threshold, using SpikingJelly's own charge / ``ATan`` surrogate / hard reset per step.
 
@@ -131,6 +132,7 @@ def reset_state(module: nn.Module) -> None:
 LIF_FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "snnbench-reference": lambda shape, **kw: SnnbenchLIF(shape, backend="reference", **kw),
     "snnbench-fused": lambda shape, **kw: SnnbenchLIF(shape, backend="fused", **kw),
+    "snnbench-triton": lambda shape, **kw: SnnbenchLIF(shape, backend="triton", **kw),  # CUDA only
     "snntorch": SnnTorchLIF,
     "spikingjelly": spikingjelly_lif,
     "spikingjelly-learnable": spikingjelly_learnable_lif,

@@ -3,13 +3,14 @@
     python benchmarks/train_reference_net.py --T 4 8
     python benchmarks/train_reference_net.py --T 4 --libs snnbench snntorch --rounds 5 --steps 6 --bf16
 
-Network (the reference: the paper's MNIST net at CPU scale): Bernoulli-coded 1x28x28 input, conv3x3(1->32)-BN-LIF-maxpool2,
+Network (the paper's MNIST net at CPU scale): Bernoulli-coded 1x28x28 input, conv3x3(1->32)-BN-LIF-maxpool2,
 conv3x3(32->32)-BN-LIF-maxpool2, dropout 0.5, fc(1568->256)-LIF, dropout 0.5, fc(256->100)-LIF, population readout
 (10 neurons per class, mean over population and time), MSE against one-hot, Adam(lr 1e-3), batch 50, learnable
 per-neuron thresholds (LIF: u = 0.5 u + I, hard reset to 0, arctan surrogate alpha 2), CPU, fp32, 2 threads.
 
-* ``snnbench``: time folded into the batch for conv/BN/pool/linear (``[T, B, ...] -> [T*B, ...]``), channels-last
-  convolutions, the fused LIF (:mod:`snnbench.neurons.fused`, inductor-compiled kernels), ``gc.freeze()``.
+* ``snnbench``: time folded into the batch for conv/BN/linear (``[T, B, ...] -> [T*B, ...]``), channels-last
+  convolutions, LIF + max-pool as compiled channels-last kernels and the fused LIF for the fc layers
+  (:mod:`snnbench.neurons.fused`), ``SeqDropout``, fused Adam, ``gc.freeze()``.
 * ``snntorch``: the usual snnTorch loop over time steps with ``snn.Leaky`` (per-neuron learnable thresholds).
 * ``spikingjelly``: multi-step layers (time folded into batch by SpikingJelly itself) with its stock ``LIFNode``
   (scalar fixed threshold -- the fastest SpikingJelly configuration); ``spikingjelly-learnable``: the same with
@@ -48,6 +49,7 @@ from common import (  # noqa: E402
 )
 
 BATCH, CLASSES, POP = 50, 10, 10
+DEVICE = "cpu"  # --device; models, data and input coding live there
 
 
 def load_data(kind: str, n: int = 5000):
@@ -245,7 +247,7 @@ def build(name: str, T: int, seed: int = 0):
     from snnbench.train.optim import fused_adam_available
 
     torch.manual_seed(seed)
-    model = BUILDERS[name](T)
+    model = BUILDERS[name](T).to(DEVICE)
     params = list(model.parameters())
     fused = name.startswith("snnbench") and fused_adam_available(params)
     return model, torch.optim.Adam(params, lr=1e-3, **({"fused": True} if fused else {}))
@@ -255,14 +257,14 @@ def encode(img, T: int):
     """Bernoulli rate code, p = intensity: ``[B, 1, 28, 28] -> [T, B, 1, 28, 28]``."""
     import torch
 
-    return (torch.rand(T, *img.shape) < img).float()
+    return (torch.rand(T, *img.shape, device=img.device) < img).float()
 
 
 def train_step(model, opt, x, target, bf16: bool = False) -> float:
     import torch
 
     opt.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(x)
     loss = torch.nn.functional.mse_loss(out.float(), target)
     loss.backward()
@@ -288,7 +290,7 @@ def one_epoch_accuracy(
     seconds = time.perf_counter() - t0
     model.eval()
     correct = 0
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.no_grad(), torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
         for i in range(len(labels) - n_test, len(labels), BATCH):
             correct += int((model(encode(images[i : i + BATCH], T)).argmax(1) == labels[i : i + BATCH]).sum())
     return correct / n_test, seconds
@@ -348,6 +350,26 @@ def print_profile(run_step, T: int, steps: int = 5) -> None:
     print(table(["op", "self CPU ms per step", "calls per step"], table_rows))
 
 
+def step_peak_memory_mb(run_step, steps: int = 2) -> float:
+    """Peak memory growth over the resident baseline during ``steps`` training steps: RSS on the CPU (after returning
+    free heap to the OS), allocated CUDA memory on a GPU."""
+    import torch
+
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        for _ in range(steps):
+            run_step()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    release_free_memory()
+    base = rss_mb()
+    reset_peak_rss()
+    for _ in range(steps):
+        run_step()
+    return peak_rss_mb() - base
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--T", type=int, nargs="+", default=[4, 8])
@@ -358,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", choices=["mnist", "random"], default="mnist")
     ap.add_argument("--bf16", action="store_true", help="snnbench under bf16 autocast (peers stay fp32)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (timing includes a sync: loss.item())")
     ap.add_argument(
         "--epoch-seeds",
         type=int,
@@ -386,9 +409,14 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in libs if n not in BUILDERS]
     if unknown:
         ap.error(f"unknown --libs {unknown}; choose from {list(BUILDERS)}")
-    images, labels = load_data(args.data)
+    global DEVICE
+    DEVICE = args.device
+    images, labels = (t.to(DEVICE) for t in load_data(args.data))
     n_batches = len(labels) // BATCH
-    print(f"torch {torch.__version__}, peers {peers.versions()}, threads {torch.get_num_threads()}, {malloc_note()}")
+    where = (
+        torch.cuda.get_device_name(DEVICE) if DEVICE.startswith("cuda") else f"cpu, threads {torch.get_num_threads()}"
+    )
+    print(f"torch {torch.__version__}, peers {peers.versions()}, {where}, {malloc_note()}")
     print(
         f"data: {args.data} ({len(labels)} samples), batch {BATCH}; snnbench bf16={args.bf16}; "
         f"flush denormals={not args.keep_denormals}; {load_note()}"
@@ -431,12 +459,7 @@ def main(argv: list[str] | None = None) -> None:
         # live baseline (all models, optimiser states and data stay resident) is this library's step footprint
         peaks = {}
         for name in libs:
-            release_free_memory()
-            base = rss_mb()
-            reset_peak_rss()
-            for _ in range(2):
-                step(name)
-            peaks[name] = peak_rss_mb() - base
+            peaks[name] = step_peak_memory_mb(lambda name=name: step(name))
 
         tput = {n: BATCH / median(times[n]) for n in libs}
         peer_names = [n for n in libs if n != "snnbench"]
@@ -448,7 +471,8 @@ def main(argv: list[str] | None = None) -> None:
                 row.append(f"{tput['snnbench'] / tput[n]:.2f}x")
             row.append(f"{losses[n]:.4f}")
             rows.append(row)
-        headers = ["library", "samples/s", "step ms", "best ms", "step peak RSS MiB", "warm-up s"]
+        memory = "step peak CUDA MiB" if DEVICE.startswith("cuda") else "step peak RSS MiB"
+        headers = ["library", "samples/s", "step ms", "best ms", memory, "warm-up s"]
         if "snnbench" in tput:
             headers.append("snnbench speed-up")
         headers.append("last loss")
