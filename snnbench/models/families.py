@@ -9,13 +9,16 @@ All end in a spiking fc layer of ``classes × population`` LIF neurons read out 
   set, and only while the feature map stays ≥ 4×4), then flatten, an optional fc(fc_width) – LIF, and the output
   layer. Default channels 32, fc_width 256.
 * ``paper_mnist``: the reference model, conv(128)–BN–LIF–pool × depth (2 in the paper), fc 2048–LIF, fc 10P–LIF.
+
+The layers sit in a :class:`~snnbench.models.layers.SpikingSequential`: with compiled LIF kernels, each LIF layer
+and the max-pool after it run as one fused op (same values).
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from snnbench.models.layers import PopulationReadout, SeqDropout, SpikingNet, TimeFold
+from snnbench.models.layers import PopulationReadout, SeqDropout, SpikingNet, SpikingSequential, TimeFold
 from snnbench.models.registry import register_model
 from snnbench.neurons import LIF
 
@@ -39,7 +42,8 @@ def _head(spec, info, in_features: int, layers: list[nn.Module]) -> SpikingNet:
     """Append the spiking output layer and the population readout."""
     out = info.num_classes * spec.population
     layers += [TimeFold(nn.Linear(in_features, out)), make_lif(spec, (out,))]
-    return SpikingNet(nn.Sequential(*layers), PopulationReadout(info.num_classes, spec.population), depth=spec.depth)
+    readout = PopulationReadout(info.num_classes, spec.population)
+    return SpikingNet(SpikingSequential(*layers), readout, depth=spec.depth)
 
 
 def _dropout(spec) -> list[nn.Module]:

@@ -59,6 +59,45 @@ class PopulationReadout(nn.Module):
         return f"classes={self.num_classes}, population={self.population}"
 
 
+def _fusable(lif: nn.Module, pool: nn.Module) -> bool:
+    """A LIF layer followed by ``TimeFold(MaxPool2d(2))``, neither observed by hooks, on a backend the fused kernel
+    reproduces."""
+    from snnbench.neurons import LIF
+
+    if not (isinstance(lif, LIF) and lif.backend in ("auto", "fused")):
+        return False
+    if not (isinstance(pool, TimeFold) and isinstance(pool.module, nn.MaxPool2d)):
+        return False
+    mp = pool.module
+    window = mp.kernel_size in (2, (2, 2)) and mp.stride in (2, (2, 2))
+    plain = mp.padding in (0, (0, 0)) and mp.dilation in (1, (1, 1)) and not mp.ceil_mode and not mp.return_indices
+    observed = any(m._forward_hooks or m._forward_pre_hooks for m in (lif, pool, mp))
+    return window and plain and not observed
+
+
+class SpikingSequential(nn.Sequential):
+    """``nn.Sequential`` that runs a LIF layer and the 2×2 max-pool after it as one op,
+    :func:`snnbench.neurons.fused.lif_maxpool2d` (channels-last compiled kernels that never store the
+    full-resolution spikes), when the fused LIF kernels are compiled for the input's device and no hook observes
+    either layer. Values equal the two layers run one after the other; hooks (the energy probes count every LIF
+    layer's spikes) switch the fusion off for that pass."""
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        from snnbench.neurons.fused import compile_enabled, lif_maxpool2d
+
+        layers = list(self)
+        fuse = compile_enabled(x_seq.device.type)
+        i = 0
+        while i < len(layers):
+            if fuse and i + 1 < len(layers) and _fusable(layers[i], layers[i + 1]):
+                x_seq = lif_maxpool2d(x_seq, layers[i].theta, layers[i].params)
+                i += 2
+            else:
+                x_seq = layers[i](x_seq)
+                i += 1
+        return x_seq
+
+
 class SpikingNet(nn.Module):
     """``features`` (time-first layers ending in spiking output neurons) followed by a population readout.
 

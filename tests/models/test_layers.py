@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from snnbench.models.layers import SeqDropout
+from snnbench.data.registry import DatasetInfo
+from snnbench.models import create_model
+from snnbench.models.layers import SeqDropout, TimeFold
+from snnbench.neurons import LIF, fused
+from snnbench.suite import ModelSpec, NeuronSpec
 
 
 def test_seq_dropout_keeps_one_mask_for_all_steps():
@@ -16,3 +21,54 @@ def test_seq_dropout_keeps_one_mask_for_all_steps():
     assert set(y.unique().tolist()) == {0.0, 2.0}
     assert 0.4 < (y[0] == 0).float().mean().item() < 0.6
     assert torch.equal(drop.eval()(y), y)
+
+
+@pytest.fixture
+def compiled():
+    before = fused.compile_enabled()
+    fused.set_compile(True)
+    yield
+    fused.set_compile(before)
+
+
+def conv_net_with_pool():
+    torch.manual_seed(0)
+    spec = ModelSpec(name="conv", depth=2, width=4, fc_width=8, population=2, neuron=NeuronSpec(theta_init=0.5))
+    model = create_model(spec, DatasetInfo("toy", "static", (1, 8, 8), 3))
+    assert any(isinstance(m, TimeFold) and isinstance(m.module, torch.nn.MaxPool2d) for m in model.features)
+    return model
+
+
+def test_spiking_sequential_fuses_lif_and_pool_with_the_same_values(compiled, monkeypatch):
+    """With compiled kernels, a LIF layer and its 2x2 max-pool run as one fused op: same outputs, same gradients as
+    running the layers one by one."""
+    monkeypatch.setattr(fused, "_compiled", {})
+    model = conv_net_with_pool()
+    x = (torch.rand(4, 3, 1, 8, 8, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    results = []
+    for layer_by_layer in (True, False):
+        model.zero_grad()
+        h = x
+        if layer_by_layer:
+            for layer in model.features:
+                h = layer(h)
+            out = model.readout(h)
+        else:
+            out = model(x)
+        out.square().sum().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    assert any(key[0] == "pool_z" for key in fused._compiled), "the fused LIF + max-pool kernel did not run"
+    assert torch.equal(results[0][0], results[1][0])
+    assert 0 < results[0][0].sum() < results[0][0].numel()
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], grad, msg=name)
+
+
+def test_spiking_sequential_keeps_layers_apart_when_a_hook_watches(compiled):
+    """A forward hook on the LIF layer (as the energy probes register) sees its full-resolution spikes."""
+    model = conv_net_with_pool()
+    lif_index = next(i for i, m in enumerate(model.features) if isinstance(m, LIF))
+    seen = []
+    model.features[lif_index].register_forward_hook(lambda mod, args, out: seen.append(tuple(out.shape)))
+    model(torch.rand(4, 3, 1, 8, 8))
+    assert seen == [(4, 3, 4, 8, 8)]
