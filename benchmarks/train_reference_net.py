@@ -148,6 +148,19 @@ def build_snnbench(
     return net
 
 
+def build_snnbench_family(T: int):
+    """The ``conv`` model family as ``snnbench run`` builds it (2 x [conv3x3(32)-BN-LIF-maxpool2], fc 256-LIF,
+    fc 100-LIF, population readout, threshold init 1.0, dropout 0.5): the same network but for a third dropout
+    (the family drops out after every hidden spiking layer) and bias-free convolutions (BatchNorm follows)."""
+    from snnbench.data.registry import DatasetInfo
+    from snnbench.models import create_model
+    from snnbench.suite import ModelSpec, NeuronSpec
+
+    neuron = NeuronSpec(tau=0.5, theta_init=1.0, threshold="neuron", surrogate="arctan", alpha=2.0)
+    spec = ModelSpec(name="conv", depth=2, width=32, fc_width=256, population=POP, dropout=0.5, neuron=neuron)
+    return create_model(spec, DatasetInfo("mnist", "static", (1, 28, 28), CLASSES))
+
+
 def build_snntorch(T: int):
     import snntorch as snn
     import torch
@@ -230,6 +243,7 @@ BUILDERS = {
     "snnbench-unfused-pool": lambda T: build_snnbench(T, fuse_pool=False),
     "snnbench-reference-lif": lambda T: build_snnbench(T, fuse_pool=False, backend="reference"),
     "snnbench-step-dropout": lambda T: build_snnbench(T, seq_dropout=False),
+    "snnbench-family": build_snnbench_family,  # what `snnbench run` trains for model.name: conv
     "snntorch": build_snntorch,
     "spikingjelly": build_spikingjelly,
     "spikingjelly-learnable": lambda T: build_spikingjelly(T, learnable=True),

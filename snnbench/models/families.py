@@ -11,11 +11,13 @@ All end in a spiking fc layer of ``classes × population`` LIF neurons read out 
 * ``paper_mnist``: the reference model, conv(128)–BN–LIF–pool × depth (2 in the paper), fc 2048–LIF, fc 10P–LIF.
 
 The layers sit in a :class:`~snnbench.models.layers.SpikingSequential`: with compiled LIF kernels, each LIF layer
-and the max-pool after it run as one fused op (same values).
+and the max-pool after it run as one fused op (same values). Conv models keep their convolution weights
+channels-last, so their activations are channels-last from the first convolution on.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from snnbench.models.layers import PopulationReadout, SeqDropout, SpikingNet, SpikingSequential, TimeFold
@@ -101,7 +103,9 @@ def _conv_net(spec, info, channels: tuple[int, ...], fc_width: int, pool_every: 
     if fc_width:
         layers += [TimeFold(nn.Linear(in_features, fc_width)), make_lif(spec, (fc_width,)), *_dropout(spec)]
         in_features = fc_width
-    return _head(spec, info, in_features, layers)
+    # channels-last convolution weights make every conv activation channels-last: BatchNorm and the LIF + max-pool
+    # kernels vectorise over channels (docs/performance.md)
+    return _head(spec, info, in_features, layers).to(memory_format=torch.channels_last)
 
 
 def _channels(spec, default: int) -> tuple[int, ...]:

@@ -72,3 +72,14 @@ def test_spiking_sequential_keeps_layers_apart_when_a_hook_watches(compiled):
     model.features[lif_index].register_forward_hook(lambda mod, args, out: seen.append(tuple(out.shape)))
     model(torch.rand(4, 3, 1, 8, 8))
     assert seen == [(4, 3, 4, 8, 8)]
+
+
+def test_conv_family_runs_channels_last():
+    """Conv models keep their convolution weights channels-last, so the activations after the first convolution are
+    channels-last too."""
+    model = conv_net_with_pool()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    first_block = model.features[0]
+    out = first_block(torch.rand(4, 3, 1, 8, 8))
+    assert out.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
