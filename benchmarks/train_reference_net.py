@@ -148,7 +148,7 @@ def build_snnbench(
     return net
 
 
-def build_snnbench_family(T: int):
+def build_snnbench_family(T: int, precision: str = "fp32"):
     """The ``conv`` model family as ``snnbench run`` builds it (2 x [conv3x3(32)-BN-LIF-maxpool2], fc 256-LIF,
     fc 100-LIF, population readout, threshold init 1.0, dropout 0.5): the same network but for a third dropout
     (the family drops out after every hidden spiking layer) and bias-free convolutions (BatchNorm follows)."""
@@ -157,7 +157,9 @@ def build_snnbench_family(T: int):
     from snnbench.suite import ModelSpec, NeuronSpec
 
     neuron = NeuronSpec(tau=0.5, theta_init=1.0, threshold="neuron", surrogate="arctan", alpha=2.0)
-    spec = ModelSpec(name="conv", depth=2, width=32, fc_width=256, population=POP, dropout=0.5, neuron=neuron)
+    spec = ModelSpec(
+        name="conv", depth=2, width=32, fc_width=256, population=POP, dropout=0.5, neuron=neuron, precision=precision
+    )
     return create_model(spec, DatasetInfo("mnist", "static", (1, 28, 28), CLASSES))
 
 
@@ -244,6 +246,7 @@ BUILDERS = {
     "snnbench-reference-lif": lambda T: build_snnbench(T, fuse_pool=False, backend="reference"),
     "snnbench-step-dropout": lambda T: build_snnbench(T, seq_dropout=False),
     "snnbench-family": build_snnbench_family,  # what `snnbench run` trains for model.name: conv
+    "snnbench-family-bf16": lambda T: build_snnbench_family(T, precision="bf16"),  # ... with model.precision: bf16
     "snntorch": build_snntorch,
     "spikingjelly": build_spikingjelly,
     "spikingjelly-learnable": lambda T: build_spikingjelly(T, learnable=True),

@@ -230,6 +230,17 @@ class Probes:
         return sum(c.total_spikes() for c in self.lif) / (neurons * self.sample_steps)
 
 
+def _without_autocast(hook):
+    """Run a counting hook with autocast off: under a bf16 model's autocast the ``ones @ x`` column sums would be
+    computed and rounded in bf16, which holds integers exactly only up to 256."""
+
+    def run(module: nn.Module, args, output: Tensor) -> None:
+        with torch.autocast(output.device.type, enabled=False):
+            hook(module, args, output)
+
+    return run
+
+
 @contextmanager
 def attach_probes(
     model: nn.Module,
@@ -267,7 +278,7 @@ def attach_probes(
                 counter = ModuleCounter(site, probes)
                 probes.others.append(counter)
             probes.by_site[id(site)] = counter
-            handles.append(site.module.register_forward_hook(counter.hook))
+            handles.append(site.module.register_forward_hook(_without_autocast(counter.hook)))
         yield probes
     finally:
         for handle in handles:

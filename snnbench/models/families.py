@@ -45,7 +45,7 @@ def _head(spec, info, in_features: int, layers: list[nn.Module]) -> SpikingNet:
     out = info.num_classes * spec.population
     layers += [TimeFold(nn.Linear(in_features, out)), make_lif(spec, (out,))]
     readout = PopulationReadout(info.num_classes, spec.population)
-    return SpikingNet(SpikingSequential(*layers), readout, depth=spec.depth)
+    return SpikingNet(SpikingSequential(*layers), readout, depth=spec.depth, precision=spec.precision)
 
 
 def _dropout(spec) -> list[nn.Module]:

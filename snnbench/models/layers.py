@@ -101,14 +101,21 @@ class SpikingSequential(nn.Sequential):
 class SpikingNet(nn.Module):
     """``features`` (time-first layers ending in spiking output neurons) followed by a population readout.
 
-    ``forward`` maps input ``[T, B, C, H, W]`` to class rates ``[B, classes]``.
+    ``forward`` maps input ``[T, B, C, H, W]`` to class rates ``[B, classes]`` (fp32). ``precision="bf16"`` runs the
+    features under bfloat16 autocast: convolutions and linear layers in bf16, the LIF dynamics in fp32 (a bf16
+    input meets an fp32 threshold), spikes exact in either dtype.
     """
 
-    def __init__(self, features: nn.Sequential, readout: PopulationReadout, *, depth: int) -> None:
+    def __init__(
+        self, features: nn.Sequential, readout: PopulationReadout, *, depth: int, precision: str = "fp32"
+    ) -> None:
         super().__init__()
         self.features = features
         self.readout = readout
         self.depth = depth
+        self.precision = precision
 
     def forward(self, x_seq: Tensor) -> Tensor:
-        return self.readout(self.features(x_seq))
+        with torch.autocast(x_seq.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            spikes = self.features(x_seq)
+        return self.readout(spikes.float())

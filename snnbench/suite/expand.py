@@ -55,8 +55,16 @@ def canonical_key(key: str) -> KeyPath:
     return tuple(ALIASES.get(key, key).split("."))
 
 
+# Keys added after cell ids were first published: at these values they stay out of the hash, so existing results
+# keep their ids; any other value makes a new cell.
+HASH_NEUTRAL = {("model", "precision"): "fp32"}
+
+
 def cell_id_of(spec: CellSpec) -> str:
     data = spec_to_dict(spec)
+    for (section, key), neutral in HASH_NEUTRAL.items():
+        if data[section].get(key) == neutral:
+            data[section] = {k: v for k, v in data[section].items() if k != key}
     payload = json.dumps({k: data[k] for k in TRAINING_SECTIONS}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

@@ -48,6 +48,11 @@ class ModelSpec:
     population: int = spec_field(10, ge=1, doc="output neurons per class (population readout)")
     dropout: float = spec_field(0.0, ge=0.0, lt=1.0)
     batch_norm: bool = True
+    precision: str = spec_field(
+        "fp32",
+        choices=("fp32", "bf16"),
+        doc="bf16: conv/linear layers under bfloat16 autocast (CUDA, or CPUs with AVX512-BF16/AMX); LIF dynamics fp32",
+    )
     neuron: NeuronSpec = NeuronSpec()
 
 

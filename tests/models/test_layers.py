@@ -83,3 +83,43 @@ def test_conv_family_runs_channels_last():
     first_block = model.features[0]
     out = first_block(torch.rand(4, 3, 1, 8, 8))
     assert out.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bf16_precision_runs_conv_and_linear_in_bf16_and_keeps_cell_ids():
+    """model.precision: bf16 autocasts the synaptic layers; fp32 (the default) leaves existing cell ids unchanged."""
+    from snnbench.suite.expand import cell_id_of
+    from snnbench.suite.schema import CellSpec
+
+    torch.manual_seed(0)
+    info = DatasetInfo("toy", "static", (1, 8, 8), 3)
+    model = create_model(ModelSpec(name="conv", depth=2, width=4, fc_width=8, population=2, precision="bf16"), info)
+    dtypes = []
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            m.register_forward_hook(lambda mod, args, out: dtypes.append(out.dtype))
+    rates = model(torch.rand(4, 3, 1, 8, 8))
+    assert rates.dtype == torch.float32 and dtypes and set(dtypes) == {torch.bfloat16}
+    rates.sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+
+    default, explicit = CellSpec(), CellSpec(model=ModelSpec(precision="fp32"))
+    bf16 = CellSpec(model=ModelSpec(precision="bf16"))
+    assert cell_id_of(default) == cell_id_of(explicit) != cell_id_of(bf16)
+
+
+def test_probe_counts_stay_exact_under_bf16_autocast():
+    """Counting hooks run with autocast off: column sums above 256 (not exact in bf16) come out exact."""
+    from snnbench.measure.probes import attach_probes
+
+    torch.manual_seed(0)
+    info = DatasetInfo("toy", "static", (1, 6, 6), 3)
+    model = create_model(ModelSpec(name="mlp", depth=1, width=4, population=1, precision="bf16"), info)
+    lif = next(m for m in model.modules() if isinstance(m, LIF))
+    with torch.no_grad():
+        lif.theta.fill_(-1.0)  # every neuron fires at every step: the spike count is known exactly
+    T, B = 3, 87  # 261 spikes per neuron: bf16 rounds 261 to 260
+    with torch.no_grad(), attach_probes(model.eval(), spiking_input=False) as probes:
+        model(torch.rand(T, B, 1, 6, 6))
+    counter = next(c for c in probes.lif if c.site.module is lif)
+    assert counter.per_neuron.tolist() == [261.0] * 4
+    assert torch.tensor(261.0).bfloat16().item() == 260.0  # what an autocast count would have given
