@@ -56,27 +56,27 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size in MiB since the last :func:`reset_peak_rss` (or process start)."""
+def _proc_status_mb(field: str) -> float | None:
+    """``field`` (e.g. ``VmRSS``) of ``/proc/self/status`` in MiB; None where unreadable."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size in MiB since the last :func:`reset_peak_rss` (or process start)."""
+    peak = _proc_status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    rss = _proc_status_mb("VmRSS")
+    return rss if rss is not None else float("nan")
 
 
 def load_note() -> str:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from snnbench.neurons import LIF
+from snnbench.neurons.fused import compile_enabled, lif_maxpool2d
+
 
 class TimeFold(nn.Module):
     """Apply a stateless module to every time step by folding time into the batch."""
@@ -62,8 +65,6 @@ class PopulationReadout(nn.Module):
 def _fusable(lif: nn.Module, pool: nn.Module) -> bool:
     """A LIF layer followed by ``TimeFold(MaxPool2d(2))``, neither observed by hooks, on a backend the fused kernel
     reproduces."""
-    from snnbench.neurons import LIF
-
     if not (isinstance(lif, LIF) and lif.backend in ("auto", "fused")):
         return False
     if not (isinstance(pool, TimeFold) and isinstance(pool.module, nn.MaxPool2d)):
@@ -83,8 +84,6 @@ class SpikingSequential(nn.Sequential):
     layer's spikes) switch the fusion off for that pass."""
 
     def forward(self, x_seq: Tensor) -> Tensor:
-        from snnbench.neurons.fused import compile_enabled, lif_maxpool2d
-
         layers = list(self)
         fuse = compile_enabled(x_seq.device.type)
         i = 0

@@ -25,7 +25,8 @@ The ``theta`` gradient is summed down to ``theta``'s own shape (per neuron, per 
 Two interchangeable implementations of each direction:
 
 * ``compiled``: the whole time loop as one ``torch.compile`` (inductor) kernel per direction: one pass over memory
-  (C++/OpenMP on CPU, Triton on CUDA). One compiled function per ``(surrogate, tau, detach_reset)``; a compile or
+  (C++/OpenMP on CPU, Triton on CUDA). One compiled function per ``(surrogate, tau, detach_reset)`` and argument
+  shape (see :func:`_compiled_fn`); a compile or
   run failure logs a warning once and falls back to eager for that key. Used on CUDA by default; on the CPU only when
   asked (``SNNBENCH_LIF_COMPILE=1`` or :func:`set_compile`), because compiling costs 1-25 s per new shape: the quick
   suite (12 small cells) took 6 min 41 s compiled and 2 min 30 s eager on 2 CPU cores, with identical results,
@@ -328,7 +329,8 @@ def lif_multistep_fused(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tenso
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# LIF followed by a 2x2/stride-2 max-pool over the spikes, as one kernel per direction (conv-BN-LIF-pool blocks).
+# LIF followed by a 2x2/stride-2 max-pool over the spikes, as compiled kernels (conv-BN-LIF-pool blocks): forward
+# = membrane kernel + pool kernel, backward = one kernel.
 # The kernels work channels-last, ``[T, B, H, W, C]``: a pooling window is then four rows of C contiguous values, so
 # every window operation vectorises over channels. They save the same ``z`` as FusedLIF (channels-last) and never
 # materialise the full-resolution spikes or the pool's indices. Max-pool routes a window's gradient to its first

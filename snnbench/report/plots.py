@@ -81,16 +81,21 @@ def _mean_std(frame: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
     return pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1), "n": grouped.count()}).reset_index()
 
 
+def _lines_by_variant(ax, stats: pd.DataFrame, x: str) -> None:
+    """One line per variant (in report order): mean over seeds against column ``x``, error bars ± one std."""
+    for variant in order_variants(stats["variant"]):
+        s = stats[stats["variant"] == variant].sort_values(x)
+        ax.errorbar(_numeric(s[x]), s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
+                    color=color(variant), label=variant)  # fmt: skip
+
+
 def accuracy_depth(data: ReportData) -> Iterator[Plot]:
     keys = data.group_columns
     for values, group in groupby(data.done, keys):
         stats = _mean_std(group, ["variant", "depth"], "test_acc")
         title = f"Test accuracy vs depth — {data.group_title(keys, values)}"
         fig, (ax,) = _figure(1, title, width=4.2)
-        for variant in order_variants(stats["variant"]):
-            s = stats[stats["variant"] == variant].sort_values("depth")
-            ax.errorbar(_numeric(s["depth"]), s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
-                        color=color(variant), label=variant)  # fmt: skip
+        _lines_by_variant(ax, stats, "depth")
         ax.set_xticks(sorted(_numeric(stats["depth"].unique())))
         ax.set_xlabel("depth (spiking layers)")
         ax.set_ylabel("test accuracy (0–1)")
@@ -112,10 +117,7 @@ def noise_levels(data: ReportData) -> Iterator[Plot]:
         for ax, depth in zip(axes, depths, strict=True):
             g = group[group["depth"] == depth]
             stats = _mean_std(g, ["variant", "noise_level"], "test_acc")
-            for variant in order_variants(stats["variant"]):
-                s = stats[stats["variant"] == variant].sort_values("noise_level")
-                ax.errorbar(_numeric(s["noise_level"]), s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
-                            color=color(variant), label=variant)  # fmt: skip
+            _lines_by_variant(ax, stats, "noise_level")
             ax.set_title(f"depth {fmt.label(depth)}", fontsize=9)
             ax.set_xlabel(f"{fmt.label(values[-1]).split(' (')[0]} noise level")
             ax.grid(alpha=0.3)
@@ -161,10 +163,7 @@ def energy_depth(data: ReportData) -> Iterator[Plot]:
         stats = _mean_std(group, ["variant", "depth"], "est_energy_uj_per_sample")
         title = f"Estimated energy vs depth — {data.group_title(keys, values)}"
         fig, (ax,) = _figure(1, title, width=4.2)
-        for variant in order_variants(stats["variant"]):
-            s = stats[stats["variant"] == variant].sort_values("depth")
-            ax.errorbar(_numeric(s["depth"]), s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
-                        color=color(variant), label=variant)  # fmt: skip
+        _lines_by_variant(ax, stats, "depth")
         if "ann_energy_uj_per_sample" in group.columns:
             ann = _mean_std(group, ["depth"], "ann_energy_uj_per_sample").dropna(subset=["mean"]).sort_values("depth")
             if not ann.empty:
