@@ -18,7 +18,7 @@ import pandas as pd
 from snnbench.report import format as fmt
 from snnbench.report.data import VARIANT_ORDER, ReportData, groupby, noise_name, order_variants, variant_key
 from snnbench.report.format import mean_std
-from snnbench.report.stats import compare_variants
+from snnbench.analysis.stats import compare_variants
 
 
 @dataclass

@@ -57,14 +57,37 @@ def canonical_key(key: str) -> KeyPath:
 
 # Keys added after cell ids were first published: at these values they stay out of the hash, so existing results
 # keep their ids; any other value makes a new cell.
-HASH_NEUTRAL = {("model", "precision"): "fp32"}
+HASH_NEUTRAL: dict[KeyPath, Any] = {
+    ("model", "precision"): "fp32",
+    ("model", "dropout_placement"): None,
+    ("model", "dropout_mask"): None,
+    ("model", "bn_mode"): None,
+    ("model", "kernel_size"): None,
+    ("model", "conv_bias"): None,
+    ("model", "fc_bias"): None,
+    ("model", "neuron", "input_bias"): False,
+    ("train", "init_from"): None,
+}
+
+
+def _drop_neutral(data: dict[str, Any]) -> dict[str, Any]:
+    """The spec dict without keys that sit at their hash-neutral value (copies only the mappings it changes)."""
+    for path, neutral in HASH_NEUTRAL.items():
+        parents = [data]
+        for key in path[:-1]:
+            parents.append(parents[-1].get(key) if isinstance(parents[-1], dict) else None)
+        node = parents[-1]
+        if not isinstance(node, dict) or path[-1] not in node or node[path[-1]] != neutral:
+            continue
+        child = {k: v for k, v in node.items() if k != path[-1]}
+        for parent, key in zip(reversed(parents[:-1]), reversed(path[:-1]), strict=True):
+            child = {**parent, key: child}
+        data = child
+    return data
 
 
 def cell_id_of(spec: CellSpec) -> str:
-    data = spec_to_dict(spec)
-    for (section, key), neutral in HASH_NEUTRAL.items():
-        if data[section].get(key) == neutral:
-            data[section] = {k: v for k, v in data[section].items() if k != key}
+    data = _drop_neutral(spec_to_dict(spec))
     payload = json.dumps({k: data[k] for k in TRAINING_SECTIONS}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

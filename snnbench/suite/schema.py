@@ -35,6 +35,10 @@ class NeuronSpec:
     alpha: float | None = spec_field(None, gt=0.0, doc="surrogate slope/width; null = the surrogate's default")
     detach_reset: bool = False
     backend: str = spec_field("auto", doc="multi-step LIF implementation: auto, reference, or a faster one")
+    input_bias: bool = spec_field(
+        False, doc="a trainable per-neuron input bias b (shape of the thresholds), u[t] = tau u[t-1] + I[t] + b; "
+        "it trains with the synaptic weights (a control for per-neuron thresholds)"
+    )
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,20 @@ class ModelSpec:
     fc_width: int | None = spec_field(None, ge=0, doc="conv: width of the hidden spiking fc layer (0 = none)")
     population: int = spec_field(10, ge=1, doc="output neurons per class (population readout)")
     dropout: float = spec_field(0.0, ge=0.0, lt=1.0)
+    dropout_placement: str | None = spec_field(
+        None, choices=("every_block", "fc"), doc="after every spiking block, or only before fc layers; null = family's"
+    )
+    dropout_mask: str | None = spec_field(
+        None, choices=("per_sample", "per_step"), doc="one mask per sample for all T steps, or a fresh mask per step"
+    )
     batch_norm: bool = True
+    bn_mode: str | None = spec_field(
+        None, choices=("over_time", "per_step"), doc="BatchNorm statistics over T x batch, or per time step (shared "
+        "affine and running statistics); null = the family's default"
+    )
+    kernel_size: int | None = spec_field(None, ge=1, doc="conv kernel size; null = the family's default")
+    conv_bias: bool | None = spec_field(None, doc="conv layers have a bias; null = only where no BatchNorm follows")
+    fc_bias: bool | None = spec_field(None, doc="fc layers (hidden and output) have a bias; null = family's default")
     precision: str = spec_field(
         "fp32",
         choices=("fp32", "bf16"),
@@ -110,6 +127,12 @@ class TrainSpec:
     )
     loss: str = spec_field("mse", choices=("mse", "ce"))
     grad_clip: float | None = spec_field(None, gt=0.0)
+    init_from: str | None = spec_field(
+        None,
+        choices=tuple(VARIANTS),
+        doc="start from the trained network of the finished cell of this variant with the same seed and otherwise "
+        "the same spec, in the same results directory (e.g. tl on the weights sl learned)",
+    )
     deterministic: bool = True
 
 

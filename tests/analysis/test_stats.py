@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as st
 
 from snnbench.report import ReportData
-from snnbench.report.stats import compare, compare_variants
+from snnbench.analysis.stats import compare, compare_variants
 
 
 def test_paired_known_case():
