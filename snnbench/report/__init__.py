@@ -11,10 +11,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from snnbench.analysis.stats import compare, compare_variants
 from snnbench.errors import SnnbenchError, unknown_name_hint
 from snnbench.report.data import ReportData, filter_cells
 from snnbench.report.render import FORMATS, per_cell, render_csv, render_json, render_latex, render_markdown
-from snnbench.analysis.stats import compare, compare_variants
 from snnbench.report.tables import SECTIONS, TABLE_NAMES, Table, build_tables, summary_line
 
 # Which table section each figure kind belongs to (``--table`` selects figures too).

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from snnbench.analysis.stats import compare_variants
 from snnbench.report import format as fmt
 from snnbench.report.data import VARIANT_ORDER, ReportData, groupby, noise_name, order_variants, variant_key
 from snnbench.report.format import mean_std
-from snnbench.analysis.stats import compare_variants
 
 
 @dataclass

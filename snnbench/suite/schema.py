@@ -36,8 +36,9 @@ class NeuronSpec:
     detach_reset: bool = False
     backend: str = spec_field("auto", doc="multi-step LIF implementation: auto, reference, or a faster one")
     input_bias: bool = spec_field(
-        False, doc="a trainable per-neuron input bias b (shape of the thresholds), u[t] = tau u[t-1] + I[t] + b; "
-        "it trains with the synaptic weights (a control for per-neuron thresholds)"
+        False,
+        doc="a trainable per-neuron input bias b (shape of the thresholds), u[t] = tau u[t-1] + I[t] + b; "
+        "it trains with the synaptic weights (a control for per-neuron thresholds)",
     )
 
 
@@ -59,8 +60,10 @@ class ModelSpec:
     )
     batch_norm: bool = True
     bn_mode: str | None = spec_field(
-        None, choices=("over_time", "per_step"), doc="BatchNorm statistics over T x batch, or per time step (shared "
-        "affine and running statistics); null = the family's default"
+        None,
+        choices=("over_time", "per_step"),
+        doc="BatchNorm statistics over T x batch, or per time step (shared "
+        "affine and running statistics); null = the family's default",
     )
     kernel_size: int | None = spec_field(None, ge=1, doc="conv kernel size; null = the family's default")
     conv_bias: bool | None = spec_field(None, doc="conv layers have a bias; null = only where no BatchNorm follows")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from snnbench.report import ReportData
 from snnbench.analysis.stats import compare, compare_variants
+from snnbench.report import ReportData
 
 
 def test_paired_known_case():
