@@ -34,10 +34,11 @@ from snnbench.data.noise import check_noise_spec, make_train_transform
 from snnbench.errors import DeviceError, SnnbenchError
 from snnbench.measure.energy import measure_energy
 from snnbench.measure.power import PowerMeter, create_power_meter
-from snnbench.measure.robustness import evaluate_noise, read_noise_rows, row_key, write_noise_rows
+from snnbench.measure.robustness import evaluate_noise
 from snnbench.measure.thresholds import ThresholdMonitor
 from snnbench.models import create_model
 from snnbench.results import ResultsStore, provenance
+from snnbench.results.noise import read_noise_rows, row_key, write_noise_rows
 from snnbench.results.store import CellStore, atomic_write_bytes
 from snnbench.suite import Cell, Suite, spec_to_dict
 from snnbench.train import evaluate, fit, seed_everything

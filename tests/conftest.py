@@ -37,3 +37,6 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
 @pytest.fixture
 def cli():
     return run_cli
+
+
+from tests.stores import run_report, store  # noqa: E402, F401  (fixtures: synthetic results directories)

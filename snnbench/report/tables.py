@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from snnbench.analysis.robustness import normalised_auc
 from snnbench.analysis.stats import compare_variants
 from snnbench.report import format as fmt
 from snnbench.report.data import VARIANT_ORDER, ReportData, groupby, noise_name, order_variants, variant_key
@@ -269,7 +270,6 @@ def noise_tables(data: ReportData) -> list[Table]:
 
 def _nauc_by_row(noise: pd.DataFrame, done: pd.DataFrame) -> pd.Series:
     """Normalised AUC per cell (clean accuracy from the cell's ``test_acc``), mean ± std per (depth, variant)."""
-    from snnbench.measure.robustness import normalised_auc
 
     clean = done.set_index("cell_id")["test_acc"]
     per_cell = []

@@ -13,7 +13,7 @@ from snnbench.results.frame import (
     power_frame,
     thresholds_frame,
 )
-from tests.report.conftest import ACC_D1, NOISE_LEVELS, write_cell
+from tests.stores import ACC_D1, NOISE_LEVELS, write_cell
 
 
 def test_cells_frame_keeps_its_columns_and_adds_metrics(store):

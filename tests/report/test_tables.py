@@ -8,7 +8,7 @@ import pytest
 from snnbench.report import ReportData, build_tables
 from snnbench.report import format as fmt
 from snnbench.report.tables import accuracy_tidy, energy_tidy, thresholds_summary
-from tests.report.conftest import write_cell
+from tests.stores import write_cell
 
 
 @pytest.fixture(scope="module")

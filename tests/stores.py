@@ -1,4 +1,5 @@
-"""Synthetic results stores written in the runner's formats: no training, exact numbers known in advance."""
+"""Synthetic results stores written in the runner's formats (no training, exact numbers known in advance), shared by
+the analysis and report tests."""
 
 from __future__ import annotations
 
