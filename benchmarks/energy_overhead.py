@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from snnbench.data import load_data
+    from snnbench.measure.accuracy import evaluate
     from snnbench.measure.energy import measure_energy
     from snnbench.measure.probes import attach_probes
     from snnbench.suite.schema import DataSpec, EnergySpec
-    from snnbench.train.evaluate import evaluate
 
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")

@@ -10,7 +10,7 @@ per-neuron thresholds (LIF: u = 0.5 u + I, hard reset to 0, arctan surrogate alp
 
 * ``snnbench``: time folded into the batch for conv/BN/linear (``[T, B, ...] -> [T*B, ...]``), channels-last
   convolutions, LIF + max-pool as compiled channels-last kernels and the fused LIF for the fc layers
-  (:mod:`snnbench.neurons.fused`), ``SeqDropout``, fused Adam, ``gc.freeze()``.
+  (:mod:`snnbench.neurons.backends.fused`), ``SeqDropout``, fused Adam, ``gc.freeze()``.
 * ``snntorch``: the usual snnTorch loop over time steps with ``snn.Leaky`` (per-neuron learnable thresholds).
 * ``spikingjelly``: multi-step layers (time folded into batch by SpikingJelly itself) with its stock ``LIFNode``
   (scalar fixed threshold -- the fastest SpikingJelly configuration); ``spikingjelly-learnable``: the same with
@@ -106,7 +106,7 @@ def build_snnbench(
 
     from snnbench.models.layers import PopulationReadout, SeqDropout
     from snnbench.neurons import LIF
-    from snnbench.neurons.fused import lif_maxpool2d
+    from snnbench.neurons.backends.fused import lif_maxpool2d
 
     def lif(shape):
         return LIF(shape, tau=0.5, theta_init=1.0, granularity="neuron", surrogate="arctan", backend=backend)

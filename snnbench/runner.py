@@ -32,6 +32,7 @@ import torch
 from snnbench.data import load_data
 from snnbench.data.noise import check_noise_spec, make_train_transform
 from snnbench.errors import DeviceError, SnnbenchError
+from snnbench.measure.accuracy import evaluate, test_batch_size
 from snnbench.measure.energy import measure_energy
 from snnbench.measure.power import PowerMeter, create_power_meter
 from snnbench.measure.robustness import evaluate_noise
@@ -40,9 +41,9 @@ from snnbench.models import create_model
 from snnbench.results import ResultsStore, provenance
 from snnbench.results.noise import read_noise_rows, row_key, write_noise_rows
 from snnbench.results.store import CellStore, atomic_write_bytes
+from snnbench.seeds import seed_everything
 from snnbench.suite import Cell, Suite, spec_to_dict
-from snnbench.train import evaluate, fit, seed_everything
-from snnbench.train.evaluate import test_batch_size
+from snnbench.train import fit
 from snnbench.train.loop import TrainingDiverged
 
 
@@ -252,6 +253,7 @@ def run_cell(
     monitor = ThresholdMonitor(model)  # init statistics: the model is freshly built from the seed, before any resume
     if resume is None:
         store.write_json("thresholds_init.json", monitor.initial)
+    batch_size, loss = test_batch_size(spec.train), spec.train.loss
     with make_meter(cell, device) as meter:
         windows = PowerWindows(meter)
         try:
@@ -259,10 +261,10 @@ def run_cell(
                 model, train_bundle, spec.train, device, seed=spec.seed, on_batch=progress.batch, on_epoch=on_epoch,
                 hooks=[windows, monitor, *([train_noise] if train_noise else [])], checkpoint=store.save_checkpoint,
                 resume=resume, input_transform=train_noise.image_transform if train_noise else None,
+                evaluate=lambda m: evaluate(m, bundle, device, seed=spec.seed, batch_size=batch_size, loss=loss),
             )  # fmt: skip
         finally:
             monitor.close()
-        batch_size = test_batch_size(spec.train)
         clean, _ = windows.measure(
             "inference",
             lambda: evaluate(

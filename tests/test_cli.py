@@ -9,8 +9,8 @@ import torch
 
 import snnbench
 from snnbench.data import load_data
+from snnbench.measure.accuracy import evaluate
 from snnbench.suite import DataSpec
-from snnbench.train.evaluate import evaluate
 
 TINY = """
 name: tiny

@@ -4,7 +4,7 @@ Two families, by where the noise enters:
 
 * ``applies_to='static'``: added to an image batch ``[B, C, H, W]`` in [0, 1] on the device, *before* spike encoding.
   :func:`make_image_transform` returns the ``input_transform(x, generator)`` hook of
-  :func:`snnbench.train.evaluate.evaluate` and :func:`snnbench.train.loop.fit`.
+  :func:`snnbench.measure.accuracy.evaluate` and :func:`snnbench.train.loop.fit`.
 * ``applies_to='event'``: applied to a sample's raw tonic-format event array (fields ``x, y, t, p``) *before*
   binning. :func:`make_event_transform` returns the ``event_transform(events)`` hook of
   :func:`snnbench.data.load_data`.
@@ -15,7 +15,7 @@ Level 0 is always the identity: the input comes back unchanged (the very same ob
 
 * Image noise of one batch comes from a fresh ``torch.Generator`` seeded with a hash of
   ``(seed, kind, level, draw)``, where ``draw`` is one 62-bit integer taken from the ``generator`` that the caller
-  passes. :func:`~snnbench.train.evaluate.evaluate` passes a transform stream re-seeded from the cell seed on every
+  passes. :func:`~snnbench.measure.accuracy.evaluate` passes a transform stream re-seeded from the cell seed on every
   call and iterates the unshuffled test split in fixed order, so the b-th test batch gets the same noise in every
   evaluation, for every variant trained with that seed. (Noise thus depends on the batch size; the robustness sweep
   uses the batch size of the clean evaluation.) During training the passed generator is the training stream, so the

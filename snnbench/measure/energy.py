@@ -24,8 +24,7 @@ from torch import Tensor, nn
 from snnbench.measure.probes import LIFCounter, ModuleCounter, Probes, SynapticCounter, attach_probes
 from snnbench.measure.synops import features_root, pool_kernel_area, walk_sites
 from snnbench.neurons import LIF
-from snnbench.train.evaluate import TEST_STREAM
-from snnbench.train.seed import make_generator
+from snnbench.seeds import TEST_STREAM, make_generator
 
 __all__ = [
     "ENERGY_PRESETS",

@@ -33,9 +33,9 @@ from snnbench.data.noise import (
     validate_noise,
 )
 from snnbench.errors import SuiteError
+from snnbench.measure.accuracy import evaluate, test_batch_size
 from snnbench.results.noise import NOISE_FILE, NoiseKey, merge_rows, read_noise_rows, row_key
 from snnbench.results.store import CellStore, ResultsStore, atomic_write_json
-from snnbench.train.evaluate import evaluate, test_batch_size
 
 
 def eval_batch_size(cell_spec) -> int:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from snnbench.neurons import LIF
-from snnbench.neurons.fused import compile_enabled, lif_maxpool2d
+from snnbench.neurons.backends.fused import compile_enabled, lif_maxpool2d
 
 
 class TimeFold(nn.Module):
@@ -78,7 +78,7 @@ def _fusable(lif: nn.Module, pool: nn.Module) -> bool:
 
 class SpikingSequential(nn.Sequential):
     """``nn.Sequential`` that runs a LIF layer and the 2×2 max-pool after it as one op,
-    :func:`snnbench.neurons.fused.lif_maxpool2d` (channels-last compiled kernels that never store the
+    :func:`snnbench.neurons.backends.fused.lif_maxpool2d` (channels-last compiled kernels that never store the
     full-resolution spikes), when the fused LIF kernels are compiled for the input's device and no hook observes
     either layer. Values equal the two layers run one after the other; hooks (the energy probes count every LIF
     layer's spikes) switch the fusion off for that pass."""

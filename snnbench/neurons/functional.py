@@ -77,7 +77,3 @@ def lif_multistep(x_seq: Tensor, theta: Tensor, p: LIFParameters, backend: str =
         fast = sorted((e for e in LIF_BACKENDS if e.name != "reference"), key=lambda e: -e.meta.get("priority", 0))
         backend = next((e.name for e in fast if e.meta["available"](x_seq)), "reference")
     return LIF_BACKENDS.get(backend)(x_seq, theta, p)
-
-
-# Faster backends register themselves on import (kept last: they import from this module).
-from snnbench.neurons import fused as _fused  # noqa: E402, F401

@@ -1,9 +1,8 @@
-"""Training: learning variants, optimiser and schedule, seeding, and the BPTT loop."""
+"""Training: learning variants, optimiser and schedule, the loss, and the BPTT loop."""
 
-from snnbench.train.evaluate import evaluate, loss_fn
 from snnbench.train.loop import TrainHook, TrainingDiverged, fit, train_epoch
+from snnbench.train.loss import loss_fn
 from snnbench.train.optim import build_optimizer, build_scheduler
-from snnbench.train.seed import make_generator, seed_everything
 from snnbench.train.variants import TRAINS, apply_variant, split_parameters
 
 __all__ = [
@@ -13,11 +12,8 @@ __all__ = [
     "apply_variant",
     "build_optimizer",
     "build_scheduler",
-    "evaluate",
     "loss_fn",
     "fit",
-    "make_generator",
-    "seed_everything",
     "split_parameters",
     "train_epoch",
 ]

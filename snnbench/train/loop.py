@@ -16,12 +16,10 @@ import torch
 from torch import nn
 
 from snnbench.errors import SnnbenchError
-from snnbench.train.evaluate import evaluate, loss_fn, test_batch_size
+from snnbench.seeds import TRAIN_STREAM, make_generator
+from snnbench.train.loss import loss_fn
 from snnbench.train.optim import build_optimizer, build_scheduler
-from snnbench.train.seed import make_generator
 from snnbench.train.variants import apply_variant
-
-TRAIN_STREAM = 1
 
 
 class TrainingDiverged(SnnbenchError):
@@ -115,8 +113,12 @@ def fit(
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume: dict[str, Any] | None = None,
     input_transform: Callable | None = None,
+    evaluate: Callable[[nn.Module], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` for ``spec.epochs`` epochs under ``spec.variant``; return the per-epoch history.
+
+    ``evaluate(model)`` measures the model after each epoch (the runner passes the test-split accuracy); its
+    entries join the epoch's record.
 
     After each epoch ``checkpoint(state)`` receives :func:`training_state`; passing such a state as ``resume``
     continues from the epoch after it and gives the same result as an uninterrupted run (CPU, deterministic).
@@ -147,7 +149,7 @@ def fit(
             **train,
             "train_time_s": train_time_s,
             "train_samples_per_s": train["train_samples"] / train_time_s,
-            **evaluate(model, bundle, device, seed=seed, batch_size=test_batch_size(spec), loss=spec.loss),
+            **(evaluate(model) if evaluate is not None else {}),
         }
         for hook in hooks:
             hook.on_epoch_end(epoch, record)

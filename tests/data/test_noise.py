@@ -24,10 +24,10 @@ from snnbench.data.noise import (
     validate_noise,
 )
 from snnbench.errors import SuiteError, UnknownNameError
+from snnbench.measure.accuracy import evaluate
 from snnbench.models import create_model
 from snnbench.suite import load_suite
 from snnbench.suite.schema import DataSpec, ModelSpec, NeuronSpec, TrainNoise
-from snnbench.train.evaluate import evaluate
 
 EVENT_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
 SENSOR = (34, 30)  # (width, height), not square so x/y mix-ups show

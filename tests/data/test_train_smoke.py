@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from snnbench.data import load_data
+from snnbench.measure.accuracy import evaluate
 from snnbench.models import create_model
 from snnbench.suite.schema import DataSpec, ModelSpec, NeuronSpec, TrainSpec
 from snnbench.train import fit
@@ -32,7 +33,15 @@ def test_conv_cell_trains_a_few_steps(name, fixture, n_train, request, tmp_path)
     neuron = NeuronSpec(backend="reference")  # no torch.compile warm-up in a unit test
     model = create_model(ModelSpec(name="conv", depth=2, width=4, fc_width=8, neuron=neuron), bundle.info)
     before = [p.detach().clone() for p in model.parameters()]
-    history = fit(model, bundle, TrainSpec(epochs=1, batch_size=4), torch.device("cpu"), seed=0)
+    cpu = torch.device("cpu")
+    history = fit(
+        model,
+        bundle,
+        TrainSpec(epochs=1, batch_size=4),
+        cpu,
+        seed=0,
+        evaluate=lambda m: evaluate(m, bundle, cpu, seed=0),
+    )
     assert len(history) == 1 and math.isfinite(history[0]["train_loss"])
     assert 0.0 <= history[0]["test_acc"] <= 1.0
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

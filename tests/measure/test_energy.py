@@ -10,13 +10,13 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from snnbench.data import DataBundle, DatasetInfo
+from snnbench.measure.accuracy import evaluate
 from snnbench.measure.energy import ENERGY_PRESETS, LAYER_KEYS, ann_macs, energy_constants, energy_uj, measure_energy
 from snnbench.measure.energy import summarize as summarize_probes
 from snnbench.measure.probes import attach_probes
 from snnbench.models.layers import PopulationReadout, SpikingNet, TimeFold
 from snnbench.neurons import LIF
 from snnbench.suite.schema import EnergySpec
-from snnbench.train.evaluate import evaluate
 
 CPU = torch.device("cpu")
 

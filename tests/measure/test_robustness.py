@@ -13,12 +13,12 @@ from snnbench.analysis.robustness import robustness_frame, robustness_summary
 from snnbench.data import load_data
 from snnbench.errors import ResultsError, SuiteError
 from snnbench.measure import robustness
+from snnbench.measure.accuracy import evaluate
 from snnbench.measure.robustness import eval_results, evaluate_noise, parse_noise_option, parse_noise_options
 from snnbench.models import create_model
 from snnbench.results.noise import merge_rows, read_noise_rows, row_key
 from snnbench.suite import load_suite
 from snnbench.suite.schema import CellSpec, DataSpec, ModelSpec, NeuronSpec, NoiseSpec, NoiseSweep, TrainSpec
-from snnbench.train.evaluate import evaluate
 
 CPU = torch.device("cpu")
 

@@ -8,7 +8,8 @@ import torch
 from snnbench.data.registry import DatasetInfo
 from snnbench.models import create_model
 from snnbench.models.layers import SeqDropout, TimeFold
-from snnbench.neurons import LIF, fused
+from snnbench.neurons import LIF
+from snnbench.neurons.backends import fused
 from snnbench.suite import ModelSpec, NeuronSpec
 
 

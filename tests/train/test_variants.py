@@ -7,10 +7,10 @@ import torch
 
 from snnbench.data.registry import DatasetInfo
 from snnbench.models import create_model
+from snnbench.seeds import make_generator
 from snnbench.suite import ModelSpec, NeuronSpec, TrainSpec
 from snnbench.train import apply_variant, build_optimizer, split_parameters
 from snnbench.train.loop import train_epoch
-from snnbench.train.seed import make_generator
 
 INFO = DatasetInfo("toy", "static", (1, 6, 6), 3)
 

@@ -12,10 +12,10 @@ from snnbench.neurons import (
     LIF_BACKENDS,
     LIFParameters,
     create_surrogate,
-    fused,
     lif_multistep,
     lif_multistep_reference,
 )
+from snnbench.neurons.backends import fused
 from snnbench.registry import Entry
 
 SURROGATES = ("arctan", "sigmoid", "rectangular", "triangle")
@@ -332,7 +332,7 @@ def test_compiled_kernels_are_static_per_shape_then_dynamic(compile_mode, monkey
 TRITON_INTERPRETER_CHECK = """
 import torch
 from snnbench.neurons import LIFParameters, create_surrogate, lif_multistep_reference
-from snnbench.neurons import triton_lif
+from snnbench.neurons.backends import triton as triton_lif
 assert triton_lif.HAVE_TRITON
 gen = torch.Generator().manual_seed(0)
 for shape, surrogate, detach in [((4, 3, 3), "arctan", False), ((4, 1, 1), "sigmoid", True),
@@ -360,7 +360,7 @@ def test_triton_kernels_under_interpreter():
     import subprocess
     import sys
 
-    from snnbench.neurons import triton_lif
+    from snnbench.neurons.backends import triton as triton_lif
 
     if not triton_lif.HAVE_TRITON:
         pytest.skip("triton not installed")

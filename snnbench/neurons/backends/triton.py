@@ -1,6 +1,6 @@
 r"""Hand-written Triton kernels for the multi-step LIF on CUDA (LIF backend ``triton``).
 
-Same math and the same saved state as :mod:`snnbench.neurons.fused` (only ``z = v - theta`` is kept for
+Same math and the same saved state as :mod:`snnbench.neurons.backends.fused` (only ``z = v - theta`` is kept for
 backward), but with no compile step: one program owns ``BLOCK`` neurons and walks all ``T`` steps in registers,
 forward and backward. ``theta`` is read through ``n % F`` from a copy expanded to the feature shape only, so
 per-neuron, per-channel and per-layer thresholds cost the same. The kernels are compiled with FP contraction off,
@@ -199,7 +199,7 @@ def triton_available(x_seq: Tensor) -> bool:
 def lif_multistep_triton(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
     """Spikes ``[T, ...]`` from the Triton kernels; other cases go to the fused backend."""
     if not triton_supported(x_seq, theta, p):
-        from snnbench.neurons.fused import lif_multistep_fused
+        from snnbench.neurons.backends.fused import lif_multistep_fused
 
         return lif_multistep_fused(x_seq, theta, p)
     return TritonLIF.apply(x_seq, theta, p)

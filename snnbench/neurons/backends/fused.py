@@ -28,10 +28,9 @@ Two interchangeable implementations of each direction:
   (C++/OpenMP on CPU, Triton on CUDA). One compiled function per ``(surrogate, tau, detach_reset)`` and argument
   shape (see :func:`_compiled_fn`); a compile or
   run failure logs a warning once and falls back to eager for that key. Used on CUDA by default; on the CPU only when
-  asked (``SNNBENCH_LIF_COMPILE=1`` or :func:`set_compile`), because compiling costs 1-25 s per new shape: the quick
-  suite (12 small cells) took 6 min 41 s compiled and 2 min 30 s eager on 2 CPU cores, with identical results,
-  while a long CPU run of one network gains (``docs/performance.md``). ``SNNBENCH_LIF_COMPILE=0`` disables it.
-* ``eager``: the same loop with preallocated outputs and in-place ops (no compile cost, ~2-5x slower).
+  asked (``SNNBENCH_LIF_COMPILE=1`` or :func:`set_compile`), because compiling costs seconds per new shape
+  (measurements: ``docs/performance.md``). ``SNNBENCH_LIF_COMPILE=0`` disables it.
+* ``eager``: the same loop with preallocated outputs and in-place ops (no compile cost, slower).
 
 Forward values equal the reference bit for bit (same operations in the same order: ``tau * u`` then ``+ I``, then
 ``- theta``, no fused multiply-add; the tests check the compiled kernels bit for bit with a tau that is not a
@@ -490,6 +489,3 @@ def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
 
 
 LIF_BACKENDS.register("fused", available=fused_available, priority=10)(lif_multistep_fused)
-
-# The CUDA-only Triton backend registers itself too (a no-op registration without triton).
-from snnbench.neurons import triton_lif as _triton_lif  # noqa: E402, F401

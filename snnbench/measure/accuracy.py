@@ -1,4 +1,5 @@
-"""Test-set accuracy. Every call re-seeds the test encoding stream, so repeated evaluations see the same spikes."""
+"""Test-set accuracy and loss. Every call re-seeds the test encoding stream, so repeated evaluations see the same
+spikes (:mod:`snnbench.seeds`)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnbench.train.seed import make_generator
-
-TEST_STREAM = 2
+from snnbench.seeds import TEST_STREAM, TRANSFORM_OFFSET, make_generator
+from snnbench.train.loss import loss_fn
 
 
 def test_batch_size(train_spec) -> int:
     """Batch size of every test-split pass (per-epoch test accuracy, inference, energy, noise): the training batch,
     at least 100. One value everywhere, so each pass sees the same seeded encodings."""
     return max(train_spec.batch_size, 100)
-
-
-def loss_fn(rates: Tensor, labels: Tensor, loss: str) -> Tensor:
-    """``mse``: MSE between class rates and the one-hot target; ``ce``: cross-entropy with the rates as logits."""
-    if loss == "mse":
-        return F.mse_loss(rates, F.one_hot(labels, rates.shape[1]).to(rates.dtype))
-    return F.cross_entropy(rates, labels)
 
 
 @torch.no_grad()
@@ -46,7 +38,7 @@ def evaluate(
     """
     model.eval()
     encode_gen = make_generator(seed, TEST_STREAM, device)
-    transform_gen = make_generator(seed, TEST_STREAM + 100, device)
+    transform_gen = make_generator(seed, TEST_STREAM + TRANSFORM_OFFSET, device)
     correct, total, loss_sum = 0, 0, 0.0
     all_rates, all_labels = [], []
     for x, y in bundle.loader("test", batch_size):
