@@ -45,6 +45,10 @@ class DeviceError(SnnbenchError):
     """The requested device (e.g. ``cuda``) is not available."""
 
 
+class LaunchError(SnnbenchError):
+    """A launcher cannot start: no SLURM on this machine, sbatch refused the job, bad worker devices."""
+
+
 class ResultsError(SnnbenchError):
     """The results directory is unusable (unwritable, from another suite, unknown schema)."""
 

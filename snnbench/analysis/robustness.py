@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from snnbench.data.noise import params_key
+from snnbench.results.frame import cell_row
 from snnbench.results.noise import read_noise_rows, row_key
 from snnbench.results.store import CellStore, ResultsStore
 
@@ -77,14 +78,12 @@ def robustness_summary(rows: Iterable[dict[str, Any]], clean_acc: float | None) 
 
 
 def _cell_base(cell: CellStore) -> dict[str, Any]:
-    from snnbench.results.frame import cell_row
-
     row = cell_row(cell)
     return {k: row.get(k) for k in ("suite", "cell_id", "dataset", "model", "depth", "variant", "seed", "T", "path")}
 
 
 def _clean_acc(cell: CellStore, rows: Sequence[dict[str, Any]]) -> float | None:
-    acc = (cell.read_json("metrics.json", {}) or {}).get("test_acc")
+    acc = cell.read_metrics().get("test_acc")
     if acc is None:
         zero = [r for r in rows if float(r["noise_level"]) == 0 and r.get("test_acc") is not None]
         acc = zero[0]["test_acc"] if zero else None

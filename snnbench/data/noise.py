@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from snnbench.data.registry import dataset_info
 from snnbench.errors import SuiteError, did_you_mean
 from snnbench.registry import Registry
 
@@ -153,6 +154,9 @@ def applies_to(kind: str) -> str:
 def params_key(params: Mapping[str, Any]) -> str:
     """Canonical JSON of resolved params (part of a measurement's identity in ``noise.json``)."""
     return json.dumps(dict(params), sort_keys=True, separators=(",", ":"), default=str)
+
+
+NoiseKey = tuple[str, float, str]  # the identity of a noise measurement: (kind, level, params_key)
 
 
 def noise_seed(seed: int, kind: str, level: float, *extra: Any) -> int:
@@ -540,13 +544,18 @@ def make_train_transform(train_noise, seed: int, info=None) -> TrainNoiseHooks |
     return hooks
 
 
-def check_noise_spec(spec) -> None:
+def check_noise_spec(spec, where: Callable[[tuple], str] | None = None) -> None:
     """Validate a :class:`~snnbench.suite.schema.CellSpec`'s noise params and levels beyond what the schema checks
-    (unknown params, per-kind level limits, train_noise kind vs dataset kind). One-line SuiteError on a problem."""
-    from snnbench.data import dataset_info
-
-    for i, sweep in enumerate(spec.noise.sweeps):
-        for level in sweep.levels:
-            validate_noise(sweep.kind, level, sweep.params, where=f"noise.sweeps.{i}")
-    if spec.data.train_noise is not None:
-        make_train_transform(spec.data.train_noise, spec.seed, dataset_info(spec.data.dataset))
+    (unknown params, per-kind level limits, train_noise kind vs dataset kind). One-line SuiteError on a problem,
+    located by ``where(key_path)`` (e.g. ``suites/x.yaml:23``; default: the dotted key path)."""
+    where = where or (lambda path: ".".join(map(str, path)))
+    try:
+        for i, sweep in enumerate(spec.noise.sweeps):
+            for level in sweep.levels:
+                validate_noise(sweep.kind, level, sweep.params, where=where(("noise", "sweeps", i)))
+        if spec.data.train_noise is not None:
+            make_train_transform(spec.data.train_noise, spec.seed, dataset_info(spec.data.dataset))
+    except SuiteError as exc:
+        if exc.where == "data.train_noise":
+            exc.where = where(("data", "train_noise"))
+        raise

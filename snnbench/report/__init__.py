@@ -13,9 +13,11 @@ from pathlib import Path
 
 from snnbench.analysis.stats import compare, compare_variants
 from snnbench.errors import SnnbenchError, unknown_name_hint
-from snnbench.report.data import ReportData, filter_cells
-from snnbench.report.render import FORMATS, per_cell, render_csv, render_json, render_latex, render_markdown
-from snnbench.report.tables import SECTIONS, TABLE_NAMES, Table, build_tables, summary_line
+from snnbench.report.data import ReportData, filter_cells, per_cell
+from snnbench.report.html import render_html
+from snnbench.report.render import FORMATS, render_csv, render_json, render_latex, render_markdown
+from snnbench.report.sections import SECTIONS, TABLE_NAMES, build_tables, summary_line
+from snnbench.report.table import Table
 
 # Which table section each figure kind belongs to (``--table`` selects figures too).
 PLOT_SECTIONS = {
@@ -53,7 +55,7 @@ def _tidy(data: ReportData, sections: list[str], fmt: str):
 
 def _figures(data: ReportData, sections: list[str], plots_dir: Path | None, embed: bool, link_base: Path | None):
     """Draw the figures of ``sections``; write PNG+SVG into ``plots_dir``; return markdown links and PNGs."""
-    from snnbench.report.plots import PLOT_KINDS, release, write_plot
+    from snnbench.report.plots import PLOT_KINDS, release, write_plot  # matplotlib loads only when figures are drawn
 
     links: list[tuple[str, str]] = []
     pngs: list[tuple[str, bytes]] = []
@@ -113,8 +115,6 @@ def build_report(
     if fmt == "latex":
         return render_latex(summary, shown)
     if fmt == "html":
-        from snnbench.report.html import render_html
-
         return render_html(summary, shown, pngs)
     return render_markdown(summary, shown, links)
 

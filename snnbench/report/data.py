@@ -22,6 +22,12 @@ from snnbench.results import frame as F
 
 VARIANT_ORDER = ["stl", "sl", "tl"]
 
+# Per-cell csv/json: these columns first, then the rest of the per-cell frame.
+LEAD_COLUMNS = [
+    "suite", "cell_id", "dataset", "model", "depth", "variant", "seed", "status", "test_acc", "train_time_s",
+    "train_samples_per_s",
+]  # fmt: skip
+
 
 def variant_key(v: object) -> tuple[int, str]:
     return (VARIANT_ORDER.index(v) if v in VARIANT_ORDER else len(VARIANT_ORDER), str(v))
@@ -168,3 +174,9 @@ def groupby(frame: pd.DataFrame, keys: list[str]):
     if frame.empty:
         return []
     return frame.groupby(keys, sort=True, dropna=False)
+
+
+def per_cell(cells: pd.DataFrame) -> pd.DataFrame:
+    """The tidy per-cell table with :data:`LEAD_COLUMNS` first."""
+    lead = [c for c in LEAD_COLUMNS if c in cells.columns]
+    return cells[lead + [c for c in cells.columns if c not in lead]]

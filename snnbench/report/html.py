@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
-from snnbench.report.render import _cells
-from snnbench.report.tables import Table
+from snnbench.report.table import Table, table_cells
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto; max-width: 1200px;
@@ -25,7 +24,7 @@ figcaption { font-size: 0.8em; color: #555; }
 
 
 def html_table(table: Table) -> str:
-    header, rows = _cells(table, lambda t: "\x00" + t + "\x01")
+    header, rows = table_cells(table, lambda t: "\x00" + t + "\x01")
     n_labels = table.frame.index.nlevels
 
     def cell(text: str) -> str:

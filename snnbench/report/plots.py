@@ -256,12 +256,6 @@ PLOT_KINDS = (accuracy_depth, noise_levels, firing_layers, energy_depth, thresho
               power_timelines)  # fmt: skip
 
 
-def make_plots(data: ReportData) -> Iterator[Plot]:
-    """Every figure the selected results support, one at a time (close each with :func:`release`)."""
-    for kind in PLOT_KINDS:
-        yield from kind(data)
-
-
 def release(plot: Plot) -> None:
     plot.figure.clear()
 

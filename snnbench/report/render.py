@@ -8,44 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from snnbench.report.tables import Table
+from snnbench.report.table import Table, table_cells
+from snnbench.results.store import atomic_write_bytes
 
 FORMATS = ("markdown", "csv", "latex", "html", "json")
-
-# Per-cell csv/json: these columns first, then the rest of the per-cell frame.
-LEAD_COLUMNS = [
-    "suite", "cell_id", "dataset", "model", "depth", "variant", "seed", "status", "test_acc", "train_time_s",
-    "train_samples_per_s",
-]  # fmt: skip
 
 
 def write_file(path: Path, data: bytes) -> None:
     """Atomic write, readable by others (``rw-r--r--``): reports and figures are meant to be shared."""
-    from snnbench.results.store import atomic_write_bytes
-
     atomic_write_bytes(path, data)
     path.chmod(0o644)
-
-
-def _cells(table: Table, bold_fn) -> tuple[list[str], list[list[str]]]:
-    """Header and body rows (row labels first) as text, bold cells wrapped by ``bold_fn``."""
-    frame = table.frame
-    index_names = [str(n) if n is not None else "" for n in frame.index.names]
-    header = index_names + [str(c) for c in frame.columns]
-    rows = []
-    for i, (ix, values) in enumerate(zip(frame.index, frame.itertuples(index=False), strict=True)):
-        labels = list(ix) if isinstance(ix, tuple) else [ix]
-        cells = []
-        for j, value in enumerate(values):
-            text = "" if value is None else str(value)
-            if table.bold is not None and bool(table.bold.iat[i, j]) and text:
-                text = bold_fn(text)
-            cells.append(text)
-        rows.append([str(v) for v in labels] + cells)
-    return header, rows
-
-
-# --------------------------------------------------------------------------------------------------------- markdown
 
 
 def _md_escape(text: str) -> str:
@@ -55,7 +27,7 @@ def _md_escape(text: str) -> str:
 def markdown_table(table: Table | pd.DataFrame) -> str:
     if isinstance(table, pd.DataFrame):
         table = Table(name="", title="", frame=table)
-    header, rows = _cells(table, lambda t: f"**{t}**")
+    header, rows = table_cells(table, lambda t: f"**{t}**")
     header = [_md_escape(h) for h in header]
     rows = [[_md_escape(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
@@ -101,7 +73,7 @@ def _numeric_like(text: str) -> bool:
 
 def latex_table(table: Table) -> str:
     """A booktabs ``tabular`` in a ``table`` float (needs ``\\usepackage{booktabs}``)."""
-    header, rows = _cells(table, lambda t: "\x00" + t + "\x01")
+    header, rows = table_cells(table, lambda t: "\x00" + t + "\x01")
     n_labels = table.frame.index.nlevels
     align = "l" * n_labels + "".join(
         "r" if rows and all(_numeric_like(r[n_labels + j]) for r in rows) else "l"
@@ -141,12 +113,6 @@ def render_latex(summary: str, tables: list[Table]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------- csv/json
-
-
-def per_cell(cells: pd.DataFrame) -> pd.DataFrame:
-    """The tidy per-cell table with :data:`LEAD_COLUMNS` first."""
-    lead = [c for c in LEAD_COLUMNS if c in cells.columns]
-    return cells[lead + [c for c in cells.columns if c not in lead]]
 
 
 def render_csv(frame: pd.DataFrame) -> str:

@@ -1,4 +1,4 @@
-"""Results as pandas tables, and reloading a finished cell's model.
+"""Results as pandas tables.
 
 ``cells_frame(root)`` gives the tidy per-cell table, one row per cell directory, with unit-carrying columns:
 
@@ -37,15 +37,22 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from snnbench.errors import ResultsError
-from snnbench.results.store import CellStore, ResultsStore
-
-if TYPE_CHECKING:
-    import torch
+from snnbench.results.store import (
+    HISTORY,
+    LAYERS,
+    METRICS,
+    NOISE,
+    POWER_TIMELINE,
+    SPEC,
+    THRESHOLDS_INIT,
+    CellStore,
+    ResultsStore,
+)
 
 NAN = math.nan
 
@@ -96,8 +103,8 @@ def _scalar(value: Any) -> Any:
 
 
 def cell_row(cell: CellStore) -> dict[str, Any]:
-    spec = _read(cell, "spec.json", {})
-    metrics = _read(cell, "metrics.json", {})
+    spec = _read(cell, SPEC, {})
+    metrics = _read(cell, METRICS, {})
     status = cell.status()
     done = status == "done"
     row = {
@@ -142,7 +149,7 @@ def _identity(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key(cell: CellStore) -> dict[str, Any]:
-    return {**_identity(_read(cell, "spec.json", {})), "status": cell.status()}
+    return {**_identity(_read(cell, SPEC, {})), "status": cell.status()}
 
 
 def _long_frame(
@@ -173,13 +180,13 @@ def history_frame(*roots: str | Path) -> pd.DataFrame:
     for root in roots:
         for cell in ResultsStore(root).iter_cells():
             base = {k: v for k, v in _key(cell).items() if k != "status"}
-            for record in _read(cell, "history.json", []):
+            for record in _read(cell, HISTORY, []):
                 rows.append({**base, **{k: v for k, v in record.items() if not isinstance(v, (dict, list))}})
     return pd.DataFrame(rows)
 
 
 def _layer_rows(cell: CellStore) -> list[dict[str, Any]]:
-    return [{"order": i, **row} for i, row in enumerate(_read(cell, "layers.json", [])) if isinstance(row, dict)]
+    return [{"order": i, **row} for i, row in enumerate(_read(cell, LAYERS, [])) if isinstance(row, dict)]
 
 
 def layers_frame(*roots: str | Path) -> pd.DataFrame:
@@ -189,7 +196,7 @@ def layers_frame(*roots: str | Path) -> pd.DataFrame:
 
 def _noise_rows(cell: CellStore) -> list[dict[str, Any]]:
     rows = []
-    for row in _read(cell, "noise.json", []):
+    for row in _read(cell, NOISE, []):
         if isinstance(row, dict):
             params = row.get("noise_params") or {}
             rows.append({**row, "noise_params": _scalar(params) if isinstance(params, dict) else str(params)})
@@ -212,8 +219,8 @@ def _threshold_rows(cell: CellStore) -> list[dict[str, Any]]:
                 values.update({k: _num(v) for k, v in s.items() if isinstance(v, (int, float, type(None)))})
                 rows.append({"epoch": epoch, "layer": layer, **values})
 
-    add(0, _read(cell, "thresholds_init.json", {}))
-    for record in _read(cell, "history.json", []):
+    add(0, _read(cell, THRESHOLDS_INIT, {}))
+    for record in _read(cell, HISTORY, []):
         if isinstance(record, dict) and record.get("thresholds"):
             add(int(record.get("epoch", 0)), record["thresholds"])
     return rows
@@ -229,7 +236,7 @@ def thresholds_frame(*roots: str | Path) -> pd.DataFrame:
 def _epoch_rate_rows(cell: CellStore) -> list[dict[str, Any]]:
     return [
         {"epoch": record.get("epoch"), "layer": layer, "firing_rate": _num(rate)}
-        for record in _read(cell, "history.json", [])
+        for record in _read(cell, HISTORY, [])
         if isinstance(record, dict)
         for layer, rate in (record.get("firing_rates") or {}).items()
     ]
@@ -241,7 +248,7 @@ def epoch_firing_frame(*roots: str | Path) -> pd.DataFrame:
 
 
 def _power_rows(cell: CellStore) -> list[dict[str, Any]]:
-    path = cell.path / "power_timeline.csv"
+    path = cell.path / POWER_TIMELINE
     if not path.exists():
         return []
     try:
@@ -257,30 +264,3 @@ def power_frame(*roots: str | Path) -> pd.DataFrame:
     """The GPU power timeline of each cell: ``t_s`` (s since the meter started), ``power_w`` (W), and the optional
     ``gpu_util_pct`` (%), ``mem_used_mib`` (MiB), ``sm_clock_mhz`` (MHz), ``temperature_c`` (°C)."""
     return _long_frame(roots, _power_rows, POWER_COLUMNS)
-
-
-def load_model(cell_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild a finished cell's network from its ``spec.json`` and load ``model.pt``; returned in eval mode.
-
-    >>> model = snnbench.load_model("results/quick/mnist_digits-mlp-d2-stl-s0-1a2b3c4d5e6f")
-    >>> rates = model(spikes)  # spikes: [T, batch, C, H, W] -> class rates [batch, classes]
-
-    The spec is attached as ``model.cell_spec`` (a :class:`~snnbench.suite.CellSpec`).
-    """
-    import torch
-
-    from snnbench.data import dataset_info
-    from snnbench.models import create_model
-    from snnbench.suite.fields import build_spec
-    from snnbench.suite.schema import CellSpec
-
-    cell = CellStore(Path(cell_dir))
-    raw = cell.read_json("spec.json")
-    if raw is None or not (cell.path / "model.pt").exists():
-        raise ResultsError(f"{cell.path} holds no finished cell (spec.json and model.pt expected)")
-    spec = build_spec(CellSpec, {k: raw[k] for k in ("seed", "data", "model", "train")}, (), lambda p: str(cell.path))
-    model = create_model(spec.model, dataset_info(spec.data.dataset))
-    state = torch.load(cell.path / "model.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    model.cell_spec = spec
-    return model.to(device).eval()

@@ -11,13 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from snnbench.data.noise import params_key
-from snnbench.results.store import CellStore, atomic_write_json
+from snnbench.data.noise import NoiseKey, params_key
+from snnbench.results.store import NOISE, CellStore, atomic_write_json
 
-NOISE_FILE = "noise.json"
+NOISE_FILE = NOISE
 ROW_KEYS = ("noise_kind", "noise_level", "noise_params", "test_acc", "test_loss", "test_samples")
-
-NoiseKey = tuple[str, float, str]  # (kind, level, params_key)
 
 
 def row_key(row: dict[str, Any]) -> NoiseKey:

@@ -1,19 +1,29 @@
 """The results store: one directory per cell, every file written atomically, a completion marker last.
 
-Layout::
+Layout (the file names below are this module's constants; no other module spells them)::
 
-    <results>/<suite>/suite.json                      suite name, description, schema version
-    <results>/<suite>/<slug>-<cell_id>/spec.json      resolved cell spec (+ cell_id, suite, matrix axes)
-                                       provenance.json snnbench version/commit, torch/CUDA, device, seed, host
-                                       history.json    per-epoch records
-                                       metrics.json    final metrics, status ("done" | "failed"), error
-                                       model.pt        state_dict (loads with weights_only=True)
-                                       test_outputs.pt test-set class rates and labels (decision fusion)
-                                       checkpoint.pt   last epoch's training state while unfinished
-                                       done.json       written last: the cell is finished
+    <results>/<suite>/suite.json                           SUITE: suite name, description, schema version
+    <results>/<suite>/<slug>-<cell_id>/spec.json           SPEC: resolved cell spec (+ cell_id, suite, matrix axes)
+                                       provenance.json     PROVENANCE: version/commit, torch/CUDA, device, seed, host
+                                       history.json        HISTORY: per-epoch records
+                                       thresholds_init.json THRESHOLDS_INIT: threshold statistics before training
+                                       metrics.json        METRICS: final metrics, status ("done" | "failed"), error
+                                       layers.json         LAYERS: per-layer firing rates, SOPs, MACs
+                                       noise.json          NOISE: noise-sweep rows (snnbench.results.noise)
+                                       power.json          POWER: GPU power windows (one per epoch, inference)
+                                       power_timeline.csv  POWER_TIMELINE: sampled GPU power
+                                       model.pt            MODEL: state_dict (loads with weights_only=True)
+                                       test_outputs.pt     OUTPUTS: test-set class rates and labels (decision fusion)
+                                       checkpoint.pt       CHECKPOINT: last epoch's training state while unfinished
+                                       .lock               LOCK: the per-cell flock of the process working on it
+                                       done.json           DONE: written last: the cell is finished
 
 A file is written to a temporary name in the same directory, flushed, fsynced, then renamed over the target, so a
 reader never sees half a file. A cell without ``done.json`` is unfinished whatever else it holds.
+
+**Status** (:meth:`CellStore.status`, the one definition every command uses): ``done`` / ``failed`` from
+``done.json``; else ``running`` while a live process holds the cell's lock; else ``unfinished`` when training
+started (``spec.json`` or ``checkpoint.pt``); else ``pending``.
 """
 
 from __future__ import annotations
@@ -35,9 +45,22 @@ import torch
 from snnbench.errors import ResultsError
 
 SCHEMA_VERSION = 1
-DONE = "done.json"
-CHECKPOINT = "checkpoint.pt"
+SUITE = "suite.json"
+SPEC = "spec.json"
+PROVENANCE = "provenance.json"
+HISTORY = "history.json"
+THRESHOLDS_INIT = "thresholds_init.json"
+METRICS = "metrics.json"
+LAYERS = "layers.json"
+NOISE = "noise.json"
+POWER = "power.json"
+POWER_TIMELINE = "power_timeline.csv"
+MODEL = "model.pt"
 OUTPUTS = "test_outputs.pt"
+CHECKPOINT = "checkpoint.pt"
+LOCK = ".lock"
+DONE = "done.json"
+STATUSES = ("done", "failed", "running", "unfinished", "pending")
 
 
 def _json_safe(obj: Any) -> Any:
@@ -81,7 +104,7 @@ def read_json(path: Path) -> Any:
 
 
 class CellStore:
-    """Files of one cell."""
+    """Files of one cell: typed readers and writers over the layout above."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -93,8 +116,51 @@ class CellStore:
         p = self.path / name
         return read_json(p) if p.exists() else default
 
+    # typed accessors (JSON files; ``None``/empty when absent)
+    def read_spec(self) -> dict[str, Any] | None:
+        return self.read_json(SPEC)
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        self.write_json(SPEC, spec)
+
+    def write_provenance(self, info: dict[str, Any]) -> None:
+        self.write_json(PROVENANCE, info)
+
+    def read_history(self) -> list[dict[str, Any]]:
+        return list(self.read_json(HISTORY, []) or [])
+
+    def write_history(self, history: list[dict[str, Any]]) -> None:
+        self.write_json(HISTORY, history)
+
+    def write_thresholds_init(self, stats: dict[str, Any]) -> None:
+        self.write_json(THRESHOLDS_INIT, stats)
+
+    def read_metrics(self) -> dict[str, Any]:
+        return dict(self.read_json(METRICS, {}) or {})
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        self.write_json(METRICS, metrics)
+
+    def write_layers(self, layers: list[dict[str, Any]]) -> None:
+        self.write_json(LAYERS, layers)
+
+    def write_power(self, windows: list[dict[str, Any]], timeline_csv: bytes | None = None) -> None:
+        self.write_json(POWER, windows)
+        if timeline_csv is not None:
+            atomic_write_bytes(self.path / POWER_TIMELINE, timeline_csv)
+
+    def error(self) -> str:
+        """The recorded error of a failed cell."""
+        return self.read_metrics().get("error", "failed")
+
+    def has_model(self) -> bool:
+        return (self.path / MODEL).exists()
+
     def save_model(self, model: torch.nn.Module) -> None:
-        atomic_torch_save(self.path / "model.pt", {k: v.detach().cpu() for k, v in model.state_dict().items()})
+        atomic_torch_save(self.path / MODEL, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+    def load_state_dict(self) -> dict[str, torch.Tensor]:
+        return torch.load(self.path / MODEL, map_location="cpu", weights_only=True)
 
     def save_outputs(self, rates: torch.Tensor, labels: torch.Tensor) -> None:
         """Test-set class rates ``[N, classes]`` and labels, for decision fusion across cells."""
@@ -130,7 +196,7 @@ class CellStore:
         run never leaves a cell locked.
         """
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a+") as handle:
+        with open(self.path / LOCK, "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -141,13 +207,47 @@ class CellStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def is_locked(self) -> bool:
+        """Whether a live process holds the cell's lock (a non-blocking shared ``flock`` attempt on ``.lock``).
+
+        The probe holds a shared lock for microseconds; a runner that tries the cell at that very moment skips it as
+        busy (a parallel worker retries it in its next pass). Locks die with their process, even on SIGKILL.
+        """
+        try:
+            handle = open(self.path / LOCK, "rb")  # noqa: SIM115  (closed below)
+        except OSError:
+            return False
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
     def is_done(self) -> bool:
         return (self.path / DONE).exists()
 
+    def finished(self) -> str | None:
+        """``done`` / ``failed`` from done.json, else None (a half-written or missing file counts as not finished)."""
+        try:
+            return read_json(self.path / DONE).get("status", "done")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def started(self) -> bool:
+        return (self.path / SPEC).exists() or (self.path / CHECKPOINT).exists()
+
     def status(self) -> str:
-        if self.is_done():
-            return self.read_json(DONE, {}).get("status", "done")
-        return "unfinished" if (self.path / "spec.json").exists() else "pending"
+        """done | failed | running | unfinished | pending (module docstring)."""
+        finished = self.finished()
+        if finished:
+            return finished
+        if self.is_locked():
+            return "running"
+        return "unfinished" if self.started() else "pending"
 
     def mark_done(self, status: str) -> None:
         self.write_json(DONE, {"status": status, "schema_version": SCHEMA_VERSION})
@@ -168,9 +268,9 @@ class ResultsStore:
     def open_suite(self, suite_name: str, description: str = "") -> Path:
         """Create (or check) ``<root>/<suite>`` and its ``suite.json``."""
         directory = self.suite_dir(suite_name)
-        marker = directory / "suite.json"
-        if (self.root / "suite.json").exists():
-            other = read_json(self.root / "suite.json").get("suite")
+        marker = directory / SUITE
+        if (self.root / SUITE).exists():
+            other = read_json(self.root / SUITE).get("suite")
             raise ResultsError(
                 f"results directory {self.root} is the directory of suite '{other}', not a results root",
                 hint=f"pass its parent, --results {self.root.parent}",
@@ -201,7 +301,7 @@ class ResultsStore:
 
     def iter_cells(self) -> Iterator[CellStore]:
         """Every cell directory under the root (any depth), in path order."""
-        for spec in sorted(self.root.rglob("spec.json")):
+        for spec in sorted(self.root.rglob(SPEC)):
             yield CellStore(spec.parent)
 
 

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class Cell:
     cell_id: str
     spec: CellSpec
     axes: dict[str, Any]  # the matrix values that made this cell, by full key path
+    sources: dict[KeyPath, str] = field(default_factory=dict, compare=False, repr=False)  # -o / matrix locations
 
     @property
     def slug(self) -> str:
@@ -49,6 +50,15 @@ class Suite:
     cells: list[Cell]
     matrix: dict[str, list[Any]]
     raw: dict[str, Any]  # the suite data after includes and overrides, before expansion
+    loaded: LoadedSuite | None = field(default=None, compare=False, repr=False)
+
+    def where(self, key_path: KeyPath, cell: Cell | None = None) -> str:
+        """Where a cell's key was set: ``file:line`` of the suite (or an included file), the ``-o`` that set it, or
+        the matrix value that made ``cell``."""
+        sources = cell.sources if cell is not None else {}
+        if self.loaded is None:
+            return ".".join(map(str, key_path))
+        return _where_fn(self.loaded, sources)(key_path)
 
 
 def canonical_key(key: str) -> KeyPath:
@@ -199,5 +209,7 @@ def expand(loaded: LoadedSuite, data: dict[str, Any], override_where: dict[KeyPa
         if cell_id in seen:
             continue  # two axes combinations that resolve to the same training configuration run once
         seen[cell_id] = len(cells)
-        cells.append(Cell(index=len(cells), cell_id=cell_id, spec=spec, axes=values))
-    return Suite(name=name, description=description, path=loaded.path, cells=cells, matrix=matrix, raw=data)
+        cells.append(Cell(index=len(cells), cell_id=cell_id, spec=spec, axes=values, sources=cell_where))
+    return Suite(
+        name=name, description=description, path=loaded.path, cells=cells, matrix=matrix, raw=data, loaded=loaded
+    )

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from snnbench.neurons.backends.fused import lif_multistep_fused
 from snnbench.neurons.functional import LIF_BACKENDS, LIFParameters
 from snnbench.neurons.surrogate import ArcTan, Rectangular, Sigmoid, Surrogate, Triangle
 
@@ -199,8 +200,6 @@ def triton_available(x_seq: Tensor) -> bool:
 def lif_multistep_triton(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
     """Spikes ``[T, ...]`` from the Triton kernels; other cases go to the fused backend."""
     if not triton_supported(x_seq, theta, p):
-        from snnbench.neurons.backends.fused import lif_multistep_fused
-
         return lif_multistep_fused(x_seq, theta, p)
     return TritonLIF.apply(x_seq, theta, p)
 

@@ -15,20 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from snnbench.cli.display import status_table
 from snnbench.errors import DataError, DeviceError
-from snnbench.launch import (
-    cell_status,
-    format_status,
-    parse_sbatch,
-    read_jobs,
-    run_parallel,
-    status_counts,
-    status_table,
-    submit_slurm,
-    worker_devices,
-)
 from snnbench.results.store import CellStore
 from snnbench.runner import run_suite
+from snnbench.runner.device import worker_devices
+from snnbench.runner.pool import run_parallel
+from snnbench.runner.slurm import parse_sbatch, read_jobs, submit_slurm
+from snnbench.runner.status import cell_status, format_status, status_counts
 from snnbench.suite import load_suite
 
 SUITE = """
@@ -177,7 +171,7 @@ def test_killed_worker_is_reported_and_its_cell_resumes(suite_file, reference, t
 
 RUN_SCRIPT = """
 import sys
-from snnbench.launch import run_parallel
+from snnbench.runner.pool import run_parallel
 run_parallel(sys.argv[1], [], sys.argv[2], devices=["cpu", "cpu"], threads=1)
 """
 

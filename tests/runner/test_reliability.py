@@ -131,7 +131,7 @@ def test_two_processes_train_each_cell_exactly_once(tmp_path):
 
 
 def test_nan_and_exception_in_one_cell_do_not_stop_the_others(tmp_path, monkeypatch):
-    import snnbench.runner as runner
+    import snnbench.runner.cell as runner
     import snnbench.train.loop as loop
 
     suite = load_suite(write(tmp_path, train=100, epochs=2, variants="[stl, sl, tl]"))
@@ -169,7 +169,7 @@ def test_nan_and_exception_in_one_cell_do_not_stop_the_others(tmp_path, monkeypa
 
 
 def test_fail_fast_stops_at_first_failure(tmp_path, monkeypatch):
-    import snnbench.runner as runner
+    import snnbench.runner.cell as runner
 
     suite = load_suite(write(tmp_path, train=100, epochs=1, variants="[stl, sl, tl]"))
     monkeypatch.setattr(runner, "fit", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))

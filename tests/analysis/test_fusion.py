@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from snnbench.measure.fusion import fuse, fusion_frame
+from snnbench.analysis.fusion import fuse, fusion_frame
 from snnbench.results.store import CellStore, atomic_write_json
 
 

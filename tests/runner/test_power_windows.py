@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-import snnbench.runner as runner
+import snnbench.runner.cell as runner
 from snnbench.measure.power import PowerWindow
 from snnbench.runner import run_suite
 from snnbench.suite import load_suite

@@ -1,0 +1,3 @@
+from snnbench.cli import main
+
+main()

@@ -1,0 +1,175 @@
+"""How the CLI draws the runner's progress and a results directory's status with rich."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from snnbench.measure.cost import training_gmac_per_sample
+from snnbench.results import ResultsStore
+from snnbench.runner.progress import Progress as RunnerProgress
+from snnbench.suite import Cell, Suite
+
+
+def cell_label(cell: Cell, with_id: bool = True) -> str:
+    s = cell.spec
+    label = f"{s.data.dataset} {s.model.name} d{s.model.depth} {s.train.variant} s{s.seed}"
+    return f"{label} [{cell.cell_id}]" if with_id else label
+
+
+class RichProgress(RunnerProgress):
+    """Bars for ``snnbench run``: suite cells, the current cell's epochs, and batches with loss."""
+
+    def __init__(self, total_cells: int, console: Console) -> None:
+        self.console = console
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.cells = self.bars.add_task("cells", total=total_cells, info="")
+        self.epochs = self.bars.add_task("epochs", total=1, info="", visible=False)
+        self.batches = self.bars.add_task("batches", total=1, info="", visible=False)
+
+        self.started = False
+
+    def __enter__(self) -> RichProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.started:
+            self.bars.__exit__(*exc)
+
+    def suite_start(self, suite, device, results) -> None:
+        self.console.print(f"suite '{suite.name}': {len(suite.cells)} cells on {device} -> {results}", markup=False)
+        self.bars.__enter__()
+        self.started = True
+
+    def skip(self, cell: Cell) -> None:
+        self.bars.advance(self.cells)
+
+    def cell_start(self, cell: Cell, total_epochs: int) -> None:
+        self.bars.update(self.cells, info=cell_label(cell, with_id=False))
+        self.bars.reset(self.epochs, total=total_epochs, visible=True, info="")
+
+    def batch(self, index: int, total: int, loss: float, acc: float) -> None:
+        if index == 0:
+            self.bars.reset(self.batches, total=total, visible=True)
+        self.bars.update(self.batches, completed=index + 1, info=f"loss {loss:.4f} acc {acc:.3f}")
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        self.bars.update(
+            self.epochs,
+            advance=1,
+            info=f"train_acc {record['train_acc']:.3f} test_acc {record['test_acc']:.3f} "
+            f"({record['train_samples_per_s']:.0f} samples/s)",
+        )
+
+    def cell_end(self, cell: Cell, status: str, metrics: dict[str, Any]) -> None:
+        self.bars.advance(self.cells)
+        label = cell_label(cell)
+        if status == "done":
+            self.console.print(f"[green]done[/] {escape(label)}: test_acc {metrics['test_acc']:.4f}")
+        else:
+            self.console.print(f"[red]failed[/] {escape(label)}: {escape(str(metrics.get('error')))}")
+
+
+class RichParallelProgress:
+    """Callbacks for :func:`run_parallel` / :func:`wait_for_jobs` drawn with rich: a header once the first worker has
+    passed its preflight (so a user error prints nothing but its one line), a cells bar, a line per finished cell.
+
+    Use as a context manager; pass ``on_start``, ``on_progress`` and ``on_cell`` to :func:`run_parallel`.
+    """
+
+    def __init__(self, console, suite: Suite, results: str | os.PathLike) -> None:
+        self.console, self.suite, self.results = console, suite, Path(results)
+        self.bars = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        )  # fmt: skip
+        self.task = self.bars.add_task("cells", total=len(suite.cells), info="")
+        self.started = False
+
+    def __enter__(self) -> RichParallelProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.started:
+            self.bars.__exit__(*exc)
+
+    def _start(self) -> None:
+        if not self.started:
+            self.bars.__enter__()
+            self.started = True
+
+    def on_start(self, devices: list[str]) -> None:
+        where = self.results / self.suite.name
+        workers = f"{len(devices)} workers ({', '.join(devices)})" if devices else "no cell left to run"
+        self.console.print(
+            f"suite '{self.suite.name}': {len(self.suite.cells)} cells, {workers} -> {where}", markup=False
+        )
+        self._start()
+
+    def on_progress(self, done: int, failed: int, total: int) -> None:
+        self._start()
+        self.bars.update(self.task, completed=done + failed, total=total, info=f"{failed} failed" if failed else "")
+
+    def on_cell(self, cell: Cell, status: str, info: dict[str, Any], worker: str) -> None:
+        self._start()
+        label = escape(cell_label(cell))
+        if status == "done":
+            acc = info.get("test_acc")
+            acc_text = f"{acc:.4f}" if isinstance(acc, (int, float)) else "-"
+            self.bars.console.print(f"[green]done[/] {label}: test_acc {acc_text} ({escape(worker)})")
+        else:
+            self.bars.console.print(f"[red]failed[/] {label}: {escape(str(info.get('error')))} ({escape(worker)})")
+
+
+def status_table(rows: list[dict[str, Any]], title: str | None = None):
+    """A rich Table of :func:`cell_status` rows."""
+    colors = {"done": "green", "failed": "red", "running": "cyan", "unfinished": "yellow", "pending": "dim"}
+    table = Table(title=title)
+    multi = len({r["suite"] for r in rows}) > 1
+    for col in (["suite"] if multi else []) + ["cell_id", "cell", "status", "epochs", "test_acc", "job", "error"]:
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        cell = r["slug"][: -len(r["cell_id"]) - 1] if r["slug"].endswith("-" + r["cell_id"]) else r["slug"]
+        epochs = f"{r['epochs']}/{r['epochs_total']}" if r["epochs_total"] is not None else str(r["epochs"])
+        acc = f"{r['test_acc']:.4f}" if isinstance(r["test_acc"], (int, float)) else ""
+        values = [r["cell_id"], escape(cell), f"[{colors[r['status']]}]{r['status']}[/]", epochs, acc,
+                  escape(str(r["job_id"] or "")), escape(r["error"] or "")]  # fmt: skip
+        table.add_row(*([escape(r["suite"])] if multi else []), *values)
+    return table
+
+
+def cells_table(suite: Suite, results: str) -> Table:
+    """The dry-run table: each cell's axes, training cost and status."""
+    store = ResultsStore(results)
+    table = Table(title=f"suite '{suite.name}': {len(suite.cells)} cells")
+    columns = ("#", "cell_id", "dataset", "model", "depth", "variant", "seed", "T", "epochs", "GMAC/sample", "status")
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("#", "GMAC/sample") else "left")
+    cache: dict = {}
+    for cell in suite.cells:
+        s = cell.spec
+        status = store.cell(suite.name, cell.slug).status()
+        cost = f"{training_gmac_per_sample(cell.spec, cache):.3g}"
+        table.add_row(
+            str(cell.index), cell.cell_id, s.data.dataset, s.model.name, str(s.model.depth), s.train.variant,
+            str(s.seed), str(s.data.T or "default"), str(s.train.epochs), cost, status,
+        )  # fmt: skip
+    table.caption = (
+        "GMAC/sample: rough training cost per training sample over all epochs, 3 x T x dense MACs per step x epochs"
+    )
+    return table

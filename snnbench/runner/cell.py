@@ -1,0 +1,189 @@
+"""One cell, start to finish: train (or resume) and measure into its results folder.
+
+    fit (BPTT, a checkpoint per epoch; threshold statistics and GPU power per epoch)
+      -> final inference pass (test_outputs.pt) -> model.pt
+      -> energy (layers.json) -> noise sweeps (noise.json) -> metrics.json, done.json
+
+User errors (missing data, bad device) propagate as one line; the caller records any other exception against the
+cell (:func:`record_failure`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+import sys
+import traceback
+from typing import Any
+
+import pandas as pd
+import torch
+
+from snnbench.data import load_data
+from snnbench.data.noise import make_train_transform
+from snnbench.measure.accuracy import evaluate, test_batch_size
+from snnbench.measure.energy import measure_energy
+from snnbench.measure.gpu_energy import PowerWindows, power_metrics
+from snnbench.measure.power import PowerMeter, create_power_meter
+from snnbench.measure.robustness import evaluate_noise
+from snnbench.measure.thresholds import ThresholdMonitor
+from snnbench.models import create_model
+from snnbench.results import provenance
+from snnbench.results.noise import read_noise_rows, row_key, write_noise_rows
+from snnbench.results.store import CellStore
+from snnbench.runner.progress import Progress
+from snnbench.seeds import seed_everything
+from snnbench.suite import Cell, Suite, spec_to_dict
+from snnbench.train import fit
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def final_metrics(history: list[dict[str, Any]], T: int) -> dict[str, Any]:
+    train_time_s = sum(r["train_time_s"] for r in history)
+    samples = sum(r["train_samples"] for r in history)
+    return {
+        "test_acc": history[-1]["test_acc"],
+        "test_loss": history[-1]["test_loss"],
+        "best_test_acc": max(r["test_acc"] for r in history),
+        "train_acc": history[-1]["train_acc"],
+        "epochs": len(history),
+        "T": T,
+        "train_time_s": train_time_s,
+        "train_samples_per_s": samples / train_time_s if train_time_s > 0 else None,
+        "train_samples": samples,
+    }
+
+
+def make_meter(cell: Cell, device: torch.device) -> PowerMeter:
+    power = cell.spec.power
+    if power.mode == "off":
+        return create_power_meter("cpu")  # a null meter
+    return create_power_meter(device, interval_s=power.interval_s, required=power.mode == "required")
+
+
+class DataCache:
+    """Loaded datasets shared by the cells of a run (keyed by data spec and seed); datasets are read-only."""
+
+    def __init__(self, data_root=None) -> None:
+        self.data_root = data_root
+        self._bundles: dict[tuple, Any] = {}
+
+    def get(self, cell: Cell):
+        key = (json.dumps(spec_to_dict(cell.spec.data), sort_keys=True), cell.spec.seed)
+        if key not in self._bundles:
+            self._bundles[key] = load_data(cell.spec.data, cell.spec.seed, root=self.data_root)
+        return self._bundles[key]
+
+
+def split_info(bundle) -> dict[str, Any] | None:
+    """How a dataset without an official test split was split (e.g. CIFAR10-DVS), as the dataset reports it."""
+    info = {}
+    for name in ("train", "test"):
+        dataset = getattr(bundle, name)
+        found = getattr(getattr(dataset, "dataset", dataset), "split_info", None)
+        if found:
+            info[name] = found
+    return info or None
+
+
+def run_cell(
+    suite: Suite,
+    cell: Cell,
+    store: CellStore,
+    device: torch.device,
+    *,
+    data: DataCache | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) and measure one cell into ``store``; return its final metrics."""
+    progress = progress or Progress()
+    data = data or DataCache()
+    spec = cell.spec
+    seed_everything(spec.seed, spec.train.deterministic)
+    bundle = data.get(cell)
+    train_noise = make_train_transform(spec.data.train_noise, spec.seed, bundle.info)
+    train_bundle = bundle
+    if train_noise is not None and train_noise.event_transform is not None:
+        noisy = load_data(spec.data, spec.seed, root=data.data_root, event_transform=train_noise.event_transform)
+        train_bundle = dataclasses.replace(bundle, train=noisy.train)
+    model = create_model(spec.model, bundle.info).to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    resume = store.load_checkpoint()
+    if resume is None:
+        store.write_spec({"suite": suite.name, "cell_id": cell.cell_id, "axes": cell.axes, **spec_to_dict(spec)})
+        store.write_provenance({**provenance(device, spec.seed), "data_T": bundle.T, "data_split": split_info(bundle)})
+    progress.cell_start(cell, spec.train.epochs)
+    history_so_far: list[dict[str, Any]] = list((resume or {}).get("history", []))
+    for record in history_so_far:
+        progress.epoch(record)
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        history_so_far.append(record)
+        store.write_history(history_so_far)
+        progress.epoch(record)
+
+    monitor = ThresholdMonitor(model)  # init statistics: the model is freshly built from the seed, before any resume
+    if resume is None:
+        store.write_thresholds_init(monitor.initial)
+    batch_size, loss = test_batch_size(spec.train), spec.train.loss
+    with make_meter(cell, device) as meter:
+        windows = PowerWindows(meter)
+        try:
+            history = fit(
+                model, train_bundle, spec.train, device, seed=spec.seed, on_batch=progress.batch, on_epoch=on_epoch,
+                hooks=[windows, monitor, *([train_noise] if train_noise else [])], checkpoint=store.save_checkpoint,
+                resume=resume, input_transform=train_noise.image_transform if train_noise else None,
+                evaluate=lambda m: evaluate(m, bundle, device, seed=spec.seed, batch_size=batch_size, loss=loss),
+            )  # fmt: skip
+        finally:
+            monitor.close()
+        clean, _ = windows.measure(
+            "inference",
+            lambda: evaluate(
+                model, bundle, device, seed=spec.seed, batch_size=batch_size, loss=spec.train.loss, return_outputs=True
+            ),
+        )
+        store.save_outputs(clean.pop("rates"), clean.pop("labels"))
+        timeline = meter.timeline()
+        store.write_power(windows.windows, pd.DataFrame(timeline).to_csv(index=False).encode() if timeline else None)
+    metrics = final_metrics(history, bundle.T)
+    metrics.update(test_acc=clean["test_acc"], test_loss=clean["test_loss"])
+    metrics.update(power_metrics(windows, metrics["train_samples"], clean["test_samples"]))
+    metrics["peak_memory_mib"] = peak_memory_mib(device)
+    if spec.energy.enabled:
+        energy = measure_energy(model, bundle, device, seed=spec.seed, spec=spec.energy, batch_size=batch_size)
+        metrics.update(energy.metrics)
+        store.write_layers(energy.layers)
+    if spec.noise.sweeps:
+        done = {row_key(r) for r in read_noise_rows(store.path)}
+        rows = evaluate_noise(model, spec, device, data_root=data.data_root, bundle=bundle, clean=clean, done=done)
+        write_noise_rows(store.path, rows)
+    store.save_model(model)
+    store.write_metrics({"status": "done", **metrics})
+    store.mark_done("done")
+    store.remove_checkpoint()
+    return metrics
+
+
+def record_failure(store: CellStore, exc: BaseException) -> str:
+    history = store.read_history()
+    reason = f"{type(exc).__name__}: {exc}"
+    store.write_metrics(
+        {
+            "status": "failed",
+            "error": reason,
+            "failed_epoch": len(history) + 1,
+            "traceback": traceback.format_exc(),
+            "test_acc": None,
+        },
+    )
+    store.mark_done("failed")
+    return reason

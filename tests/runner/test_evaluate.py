@@ -1,0 +1,118 @@
+"""snnbench eval on a results store: adds the missing noise levels only, merges rows, skips unfinished cells."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+
+import pytest
+import torch
+
+from snnbench.analysis.robustness import robustness_frame
+from snnbench.cli.eval import parse_noise_options
+from snnbench.errors import ResultsError
+from snnbench.measure import robustness
+from snnbench.results.noise import read_noise_rows
+from snnbench.runner import run_suite
+from snnbench.runner.evaluate import eval_results
+from snnbench.suite import load_suite
+from snnbench.suite.schema import NoiseSpec, NoiseSweep
+
+CPU = torch.device("cpu")
+
+
+def row(kind, level, acc, params=None):
+    return {"noise_kind": kind, "noise_level": level, "noise_params": params or {}, "test_acc": acc}
+
+
+def sweep(kind, levels, **params):
+    return NoiseSweep(kind=kind, levels=tuple(float(v) for v in levels), params=params)
+
+
+TINY = """
+name: tiny-noise
+data: {dataset: mnist_digits, T: 2, train_subset: 200, test_subset: 100}
+model: {name: mlp, width: 16, depth: 1, neuron: {backend: reference, theta_init: 0.5}}
+train: {epochs: 1, lr: 0.01}
+matrix:
+  variant: [stl, tl]
+"""
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory):
+    base = tmp_path_factory.mktemp("store")
+    (base / "tiny.yaml").write_text(textwrap.dedent(TINY))
+    summary = run_suite(load_suite(base / "tiny.yaml"), base / "results", device="cpu")
+    assert len(summary.done) == 2
+    for noise in (base / "results").rglob("noise.json"):
+        noise.unlink()  # whatever the runner measured: these tests add the sweeps themselves
+    return base / "results"
+
+
+@pytest.fixture
+def store(trained_store, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(trained_store, root)
+    return root
+
+
+def _cells(root):
+    return sorted(p.parent for p in root.rglob("done.json"))
+
+
+def test_eval_results_adds_missing_levels_only(store, monkeypatch):
+    calls = []
+    real = robustness.evaluate
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("input_transform"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(robustness, "evaluate", counting)
+    first = eval_results(store, parse_noise_options(["gaussian=0,0.2"]), "cpu")
+    assert first.rows_added == 4 and len(first.evaluated) == 2 and len(calls) == 4
+    for cell in _cells(store):
+        rows = read_noise_rows(cell)
+        assert [(r["noise_kind"], r["noise_level"]) for r in rows] == [("gaussian", 0.0), ("gaussian", 0.2)]
+        metrics = json.loads((cell / "metrics.json").read_text())
+        assert rows[0]["test_acc"] == metrics["test_acc"]  # level 0 = the clean accuracy, exactly
+        assert rows[0]["test_samples"] == 100
+    before = {c: read_noise_rows(c) for c in _cells(store)}
+
+    calls.clear()
+    second = eval_results(store, parse_noise_options(["gaussian=0,0.2,0.4"]), "cpu")
+    assert second.rows_added == 2 and len(calls) == 2 and all(t is not None for t in calls)
+    for cell in _cells(store):
+        rows = read_noise_rows(cell)
+        assert rows[:2] == before[cell] and rows[2]["noise_level"] == 0.4
+
+    calls.clear()
+    third = eval_results(store, NoiseSpec(sweeps=(sweep("gaussian", [0.2, 0.4]),)), "cpu")
+    assert third.rows_added == 0 and len(third.up_to_date) == 2 and calls == []
+
+    other = eval_results(store, parse_noise_options(["gaussian=0.2:clip=false"]), "cpu")
+    assert other.rows_added == 2  # other params: another measurement
+    events_only = eval_results(store, parse_noise_options(["event_drop=0.5"]), "cpu")
+    assert events_only.rows_added == 0 and len(events_only.no_sweeps) == 2
+    assert eval_results(store, parse_noise_options(["gaussian=0.3"]), "cpu", suite_name="other").rows_added == 0
+
+
+def test_eval_results_uses_each_cells_noise_section_and_skips_unfinished(store):
+    cells = _cells(store)
+    spec_path = cells[0] / "spec.json"
+    spec = json.loads(spec_path.read_text())
+    spec["noise"] = {"sweeps": [{"kind": "salt_pepper", "levels": [0, 0.1], "params": {}}]}
+    spec_path.write_text(json.dumps(spec))
+    (cells[1] / "done.json").unlink()  # unfinished
+    summary = eval_results(store, None, "cpu")
+    assert summary.evaluated == {str(cells[0]): 2}
+    assert summary.not_done == [str(cells[1])]
+    assert [r["noise_kind"] for r in read_noise_rows(cells[0])] == ["salt_pepper", "salt_pepper"]
+    assert read_noise_rows(cells[1]) == []
+    frame = robustness_frame(store)
+    assert list(frame["noise_kind"]) == ["salt_pepper"] and frame["levels"].iloc[0] == 2
+    assert frame["clean_acc"].iloc[0] == json.loads((cells[0] / "metrics.json").read_text())["test_acc"]
+    with pytest.raises(ResultsError, match="does not exist"):
+        eval_results(store / "missing", None, "cpu")

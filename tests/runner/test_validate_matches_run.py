@@ -1,0 +1,64 @@
+"""``snnbench validate`` makes every check ``run`` makes before training: a corpus of malformed suites gets the same
+verdict (the same one-line error, with file:line or the -o that caused it) from both, and a good suite passes both."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from snnbench.errors import SnnbenchError
+from snnbench.runner import check_suite, run_suite
+from snnbench.suite import load_suite
+
+BASE = """
+name: corpus
+data: {dataset: mnist_digits, T: 2, train_subset: 20, test_subset: 10}
+model: {name: mlp, depth: 1, width: 8, neuron: {backend: reference}}
+train: {epochs: 1}
+energy: {enabled: false}
+"""
+
+# (extra YAML appended to BASE, overrides, expected fragment of the one-line error)
+CORPUS = [
+    (
+        "noise:\n  sweeps:\n    - {kind: salt_pepper, levels: [0.1, 1.5]}\n",
+        (),
+        r"suite.yaml:8: noise kind 'salt_pepper'",
+    ),
+    ("noise:\n  sweeps:\n    - {kind: gaussian, levels: [0.1], params: {clip: 'yes'}}\n", (), r"suite.yaml:8:"),
+    ("noise:\n  sweeps:\n    - {kind: gaussian, levels: [0.1], params: {colour: 1}}\n", (), r"suite.yaml:8:.*colour"),
+    ("noise:\n  sweeps:\n    - {kind: event_drop, levels: [2.0]}\n", (), r"suite.yaml:8: noise kind 'event_drop'"),
+    ("noise:\n  sweeps:\n    - {kind: event_background, levels: [0.5]}\n", (), r"suite.yaml:8:.*whole number"),
+    ("", ("data.train_noise={kind: event_drop, level: 0.1}",), r"-o data.train_noise=.*event_drop"),
+    ("", ("data.train_noise={kind: gaussian, level: 0.1, params: {nope: 1}}",), r"-o data.train_noise=.*nope"),
+    ("", ("model.name=conv", "model.channels=[4, 4]"), r"suite.yaml:3: model.channels has 2 entries"),
+    ("", ("model.name=conv", "model.depth=12"), None),  # builds (pooling stops at 4x4): both must accept
+]
+
+
+def _error(call) -> str | None:
+    try:
+        call()
+    except SnnbenchError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("extra, overrides, pattern", CORPUS)
+def test_validate_and_run_give_the_same_verdict(tmp_path, monkeypatch, extra, overrides, pattern):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "suite.yaml").write_text(textwrap.dedent(BASE).lstrip() + extra)
+    suite = load_suite("suite.yaml", overrides)
+    validate_error = _error(lambda: check_suite(suite))
+    started = []
+    monkeypatch.setattr("snnbench.runner.suite.run_cell", lambda *a, **k: started.append(a) or {})
+    run_error = _error(lambda: run_suite(suite, tmp_path / "results", device="cpu"))
+    assert validate_error == run_error
+    if pattern is None:
+        assert validate_error is None and len(started) == len(suite.cells)
+    else:
+        assert validate_error is not None and not started
+        assert re.search(pattern, validate_error), validate_error
+        assert "\n" not in validate_error
