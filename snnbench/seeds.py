@@ -7,12 +7,16 @@ A stream is an independent ``torch.Generator`` derived from the cell seed: ``mak
 * ``TEST_STREAM + TRANSFORM_OFFSET`` (102): test-input noise, apart from the encodings so a noisy pass sees the
   same spikes as the clean one.
 
-Shuffling draws from ``seed * 7919 + epoch`` (the data loader's own generator).
+Shuffling draws from :func:`shuffle_seed` (the data loader's own generator); noise that must not depend on batch
+order (event noise, per-sample draws) from :func:`derived_seed`, a hash of the cell seed and what is drawn.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +33,18 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     if deterministic:
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+
+
+def shuffle_seed(seed: int, epoch: int) -> int:
+    """The training split's shuffling seed in ``epoch`` (a fresh order every epoch, the same on every rerun)."""
+    return seed * 7919 + epoch
+
+
+def derived_seed(seed: int, *parts: Any) -> int:
+    """A 63-bit seed from ``(seed, *parts)`` (SHA-256 of their canonical JSON): the same parts, the same stream,
+    whatever else was drawn before."""
+    blob = json.dumps([int(seed), *parts], separators=(",", ":"), default=str)
+    return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "little") >> 1
 
 
 def make_generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:

@@ -48,6 +48,7 @@ from torch import Tensor
 from snnbench.data.registry import dataset_info
 from snnbench.errors import SuiteError, did_you_mean
 from snnbench.registry import Registry
+from snnbench.seeds import derived_seed
 
 APPLIES_TO = ("static", "event")
 
@@ -160,9 +161,8 @@ NoiseKey = tuple[str, float, str]  # the identity of a noise measurement: (kind,
 
 
 def noise_seed(seed: int, kind: str, level: float, *extra: Any) -> int:
-    """A 63-bit seed from ``(seed, kind, level, *extra)`` (SHA-256 of their canonical JSON)."""
-    blob = json.dumps([int(seed), kind, float(level), *extra], separators=(",", ":"), default=str)
-    return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:8], "little") >> 1
+    """A 63-bit seed from ``(seed, kind, level, *extra)`` (:func:`snnbench.seeds.derived_seed`)."""
+    return derived_seed(seed, kind, float(level), *extra)
 
 
 def events_digest(events: np.ndarray) -> str:

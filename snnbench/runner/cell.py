@@ -15,6 +15,7 @@ import json
 import resource
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -31,10 +32,10 @@ from snnbench.measure.thresholds import ThresholdMonitor
 from snnbench.models import create_model
 from snnbench.results import provenance
 from snnbench.results.noise import read_noise_rows, row_key, write_noise_rows
-from snnbench.results.store import CellStore
+from snnbench.results.store import CellStore, ResultsStore
 from snnbench.runner.progress import Progress
 from snnbench.seeds import seed_everything
-from snnbench.suite import Cell, Suite, spec_to_dict
+from snnbench.suite import Cell, Suite, cell_id_of, spec_to_dict
 from snnbench.train import fit
 
 
@@ -93,34 +94,60 @@ def split_info(bundle) -> dict[str, Any] | None:
     return info or None
 
 
-def run_cell(
-    suite: Suite,
-    cell: Cell,
-    store: CellStore,
-    device: torch.device,
-    *,
-    data: DataCache | None = None,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Train (or resume) and measure one cell into ``store``; return its final metrics."""
-    progress = progress or Progress()
-    data = data or DataCache()
+class MissingInitSource(RuntimeError):
+    """``train.init_from`` names a cell that has not finished (recorded against the cell that needs it)."""
+
+
+def init_source_id(cell: Cell) -> str:
+    """The cell id of the network ``cell`` starts from under ``train.init_from``."""
     spec = cell.spec
-    seed_everything(spec.seed, spec.train.deterministic)
-    bundle = data.get(cell)
+    train = dataclasses.replace(spec.train, variant=spec.train.init_from, init_from=None)
+    return cell_id_of(dataclasses.replace(spec, train=train))
+
+
+def init_source(cell: Cell, results_root: Path) -> CellStore | None:
+    """The finished cell that ``cell.spec.train.init_from`` names: the same spec with ``train.variant`` set to that
+    variant (and no ``init_from``), found by its cell id anywhere under ``results_root``; None when absent."""
+    spec = cell.spec
+    source = dataclasses.replace(
+        spec, train=dataclasses.replace(spec.train, variant=spec.train.init_from, init_from=None)
+    )
+    source_id = cell_id_of(source)
+    for store in ResultsStore(results_root).iter_cells():
+        if store.path.name.endswith("-" + source_id) and store.finished() == "done" and store.has_model():
+            return store
+    return None
+
+
+def _start(suite: Suite, cell: Cell, store: CellStore, device: torch.device, bundle, model: torch.nn.Module) -> None:
+    """First visit of a cell: record its spec and provenance; with ``train.init_from`` load the source network."""
+    spec = cell.spec
+    info: dict[str, Any] = {}
+    if spec.train.init_from:
+        source = init_source(cell, store.path.parent.parent)
+        if source is None:
+            raise MissingInitSource(
+                f"train.init_from: {spec.train.init_from} needs the finished {spec.train.init_from} cell of seed "
+                f"{spec.seed} with this cell's settings; run it first (put it in the same suite, or rerun this one)"
+            )
+        model.load_state_dict(source.load_state_dict())
+        info["init_from"] = str(source.path)
+    store.write_spec({"suite": suite.name, "cell_id": cell.cell_id, "axes": cell.axes, **spec_to_dict(spec)})
+    store.write_provenance(
+        {**provenance(device, spec.seed), "data_T": bundle.T, "data_split": split_info(bundle), **info}
+    )
+
+
+def _train(cell: Cell, store: CellStore, device: torch.device, model, bundle, data: DataCache, progress: Progress,
+           resume: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """BPTT with a checkpoint per epoch, then the clean inference pass; GPU power windows around both. Returns the
+    training metrics and the clean test result (rates and labels stored as test_outputs.pt)."""
+    spec = cell.spec
     train_noise = make_train_transform(spec.data.train_noise, spec.seed, bundle.info)
     train_bundle = bundle
     if train_noise is not None and train_noise.event_transform is not None:
         noisy = load_data(spec.data, spec.seed, root=data.data_root, event_transform=train_noise.event_transform)
         train_bundle = dataclasses.replace(bundle, train=noisy.train)
-    model = create_model(spec.model, bundle.info).to(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    resume = store.load_checkpoint()
-    if resume is None:
-        store.write_spec({"suite": suite.name, "cell_id": cell.cell_id, "axes": cell.axes, **spec_to_dict(spec)})
-        store.write_provenance({**provenance(device, spec.seed), "data_T": bundle.T, "data_split": split_info(bundle)})
-    progress.cell_start(cell, spec.train.epochs)
     history_so_far: list[dict[str, Any]] = list((resume or {}).get("history", []))
     for record in history_so_far:
         progress.epoch(record)
@@ -130,10 +157,10 @@ def run_cell(
         store.write_history(history_so_far)
         progress.epoch(record)
 
-    monitor = ThresholdMonitor(model)  # init statistics: the model is freshly built from the seed, before any resume
+    monitor = ThresholdMonitor(model)  # init statistics: the model as built (or inherited), before any resume
     if resume is None:
         store.write_thresholds_init(monitor.initial)
-    batch_size, loss = test_batch_size(spec.train), spec.train.loss
+    eval_kw = {"seed": spec.seed, "batch_size": test_batch_size(spec.train), "loss": spec.train.loss}
     with make_meter(cell, device) as meter:
         windows = PowerWindows(meter)
         try:
@@ -141,16 +168,11 @@ def run_cell(
                 model, train_bundle, spec.train, device, seed=spec.seed, on_batch=progress.batch, on_epoch=on_epoch,
                 hooks=[windows, monitor, *([train_noise] if train_noise else [])], checkpoint=store.save_checkpoint,
                 resume=resume, input_transform=train_noise.image_transform if train_noise else None,
-                evaluate=lambda m: evaluate(m, bundle, device, seed=spec.seed, batch_size=batch_size, loss=loss),
+                evaluate=lambda m: evaluate(m, bundle, device, **eval_kw),
             )  # fmt: skip
         finally:
             monitor.close()
-        clean, _ = windows.measure(
-            "inference",
-            lambda: evaluate(
-                model, bundle, device, seed=spec.seed, batch_size=batch_size, loss=spec.train.loss, return_outputs=True
-            ),
-        )
+        clean, _ = windows.measure("inference", lambda: evaluate(model, bundle, device, return_outputs=True, **eval_kw))
         store.save_outputs(clean.pop("rates"), clean.pop("labels"))
         timeline = meter.timeline()
         store.write_power(windows.windows, pd.DataFrame(timeline).to_csv(index=False).encode() if timeline else None)
@@ -158,15 +180,64 @@ def run_cell(
     metrics.update(test_acc=clean["test_acc"], test_loss=clean["test_loss"])
     metrics.update(power_metrics(windows, metrics["train_samples"], clean["test_samples"]))
     metrics["peak_memory_mib"] = peak_memory_mib(device)
+    return metrics, clean
+
+
+def measure_cell(cell: Cell, store: CellStore, device: torch.device, model, bundle, data: DataCache,
+                 clean: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The measurement sections of a trained cell: energy (layers.json) and the noise levels not yet in noise.json.
+    A section that raises is recorded in ``measure_errors`` (section -> error) instead of failing the cell: the
+    trained network is already saved."""
+    spec = cell.spec
+    metrics: dict[str, Any] = {}
+    errors: dict[str, str] = {}
     if spec.energy.enabled:
-        energy = measure_energy(model, bundle, device, seed=spec.seed, spec=spec.energy, batch_size=batch_size)
-        metrics.update(energy.metrics)
-        store.write_layers(energy.layers)
+        try:
+            energy = measure_energy(
+                model, bundle, device, seed=spec.seed, spec=spec.energy, batch_size=test_batch_size(spec.train)
+            )
+            metrics.update(energy.metrics)
+            store.write_layers(energy.layers)
+        except Exception as exc:  # noqa: BLE001  (recorded against the cell; training is kept)
+            errors["energy"] = f"{type(exc).__name__}: {exc}"
     if spec.noise.sweeps:
-        done = {row_key(r) for r in read_noise_rows(store.path)}
-        rows = evaluate_noise(model, spec, device, data_root=data.data_root, bundle=bundle, clean=clean, done=done)
-        write_noise_rows(store.path, rows)
+        try:
+            done = {row_key(r) for r in read_noise_rows(store.path)}
+            rows = evaluate_noise(model, spec, device, data_root=data.data_root, bundle=bundle, clean=clean, done=done)
+            write_noise_rows(store.path, rows)
+        except Exception as exc:  # noqa: BLE001
+            errors["noise"] = f"{type(exc).__name__}: {exc}"
+    if errors:
+        metrics["measure_errors"] = errors
+    return metrics
+
+
+def run_cell(
+    suite: Suite,
+    cell: Cell,
+    store: CellStore,
+    device: torch.device,
+    *,
+    data: DataCache | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) and measure one cell into ``store``; return its final metrics. The trained network is
+    saved before any measurement pass."""
+    progress = progress or Progress()
+    data = data or DataCache()
+    spec = cell.spec
+    seed_everything(spec.seed, spec.train.deterministic)
+    bundle = data.get(cell)
+    model = create_model(spec.model, bundle.info).to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    resume = store.load_checkpoint()
+    if resume is None:
+        _start(suite, cell, store, device, bundle, model)
+    progress.cell_start(cell, spec.train.epochs)
+    metrics, clean = _train(cell, store, device, model, bundle, data, progress, resume)
     store.save_model(model)
+    metrics.update(measure_cell(cell, store, device, model, bundle, data, clean))
     store.write_metrics({"status": "done", **metrics})
     store.mark_done("done")
     store.remove_checkpoint()

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 
 import torch
 
 from snnbench.data import dataset_info
 from snnbench.data.noise import check_noise_spec
-from snnbench.errors import SnnbenchError, SuiteError
+from snnbench.errors import ResultsError, SnnbenchError, SuiteError
 from snnbench.measure.power import create_power_meter
 from snnbench.models import create_model
-from snnbench.runner.cell import DataCache
+from snnbench.runner.cell import DataCache, init_source, init_source_id
 from snnbench.suite import Cell, Suite, spec_to_dict
 
 
@@ -47,6 +48,23 @@ def check_suite(suite: Suite, cells: Iterable[Cell] | None = None) -> None:
                 hint="check model.depth, model.channels and the pooling against the input size",
             ) from None
         built.add(key)
+
+
+def check_init_sources(suite: Suite, cells: list[Cell], results_root: Path) -> None:
+    """Every cell with ``train.init_from`` has its source cell in this run or finished under ``results_root``."""
+    in_suite = {c.cell_id for c in suite.cells}
+    for cell in cells:
+        if (
+            cell.spec.train.init_from
+            and init_source_id(cell) not in in_suite
+            and init_source(cell, results_root) is None
+        ):
+            raise ResultsError(
+                f"cell {cell.slug} starts from the {cell.spec.train.init_from} cell {init_source_id(cell)} "
+                f"(train.init_from), which is neither in this suite nor finished under {results_root}",
+                where=suite.where(("train", "init_from"), cell),
+                hint=f"add variant {cell.spec.train.init_from} with the same settings to the suite, or run it first",
+            )
 
 
 def preflight(suite: Suite, cells: list[Cell], device: torch.device, data: DataCache) -> None:

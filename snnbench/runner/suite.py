@@ -20,9 +20,9 @@ from pathlib import Path
 
 from snnbench.errors import SnnbenchError
 from snnbench.results import ResultsStore
-from snnbench.runner.cell import DataCache, record_failure, run_cell
+from snnbench.runner.cell import DataCache, init_source_id, record_failure, run_cell
 from snnbench.runner.device import resolve_device
-from snnbench.runner.preflight import preflight
+from snnbench.runner.preflight import check_init_sources, preflight
 from snnbench.runner.progress import Progress
 from snnbench.suite import Cell, Suite
 from snnbench.train import TrainingDiverged
@@ -40,6 +40,17 @@ class RunSummary:
         return not self.failed
 
 
+def _runs_after(cell: Cell) -> bool:
+    return cell.spec.train.init_from is not None
+
+
+def _source_busy(cell: Cell, by_id: dict[str, Cell], store: ResultsStore, suite_name: str) -> bool:
+    if not cell.spec.train.init_from:
+        return False
+    source = by_id.get(init_source_id(cell))
+    return source is not None and store.cell(suite_name, source.slug).status() == "running"
+
+
 def run_suite(
     suite: Suite,
     results: str | Path = "results",
@@ -54,10 +65,13 @@ def run_suite(
     torch_device = resolve_device(device)
     store = ResultsStore(results)
     store.open_suite(suite.name, suite.description)
-    cells = [c for c in suite.cells if cell_filter is None or cell_filter(c)]
+    # cells that start from another cell's network (train.init_from) run after the others
+    cells = sorted((c for c in suite.cells if cell_filter is None or cell_filter(c)), key=_runs_after)
     pending = [c for c in cells if store.cell(suite.name, c.slug).finished() is None]
     data = DataCache(data_root)
     preflight(suite, pending if not retry_failed else cells, torch_device, data)
+    check_init_sources(suite, pending if not retry_failed else cells, store.root)
+    by_id = {c.cell_id: c for c in suite.cells}
     summary = RunSummary()
     progress = progress or Progress()
     progress.suite_start(suite, torch_device, store.suite_dir(suite.name))
@@ -73,6 +87,10 @@ def run_suite(
                 summary.skipped.append(cell.cell_id)
                 if status == "failed":
                     summary.failed[cell.cell_id] = cell_store.error()
+                progress.skip(cell)
+                continue
+            if _source_busy(cell, by_id, store, suite.name):
+                summary.busy.append(cell.cell_id)  # its init_from source is training in another process
                 progress.skip(cell)
                 continue
             cell_store.clear_done()

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from snnbench.errors import SnnbenchError
-from snnbench.seeds import TRAIN_STREAM, make_generator
+from snnbench.seeds import TRAIN_STREAM, make_generator, shuffle_seed
 from snnbench.train.loss import loss_fn
 from snnbench.train.optim import build_optimizer, build_scheduler
 from snnbench.train.variants import apply_variant
@@ -50,7 +50,7 @@ def train_epoch(
 ) -> dict[str, float]:
     """One pass over the shuffled training split; ``input_transform(x, generator)`` (e.g. noise) precedes encoding."""
     model.train()
-    loader = bundle.loader("train", spec.batch_size, shuffle=True, seed=seed * 7919 + epoch)
+    loader = bundle.loader("train", spec.batch_size, shuffle=True, seed=shuffle_seed(seed, epoch))
     loss_sum, correct, total = 0.0, 0, 0
     for i, (x, y) in enumerate(loader):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
