@@ -135,7 +135,7 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     if not sep or not key.strip():
         raise SuiteError(f"override '{text}' is not key=value", where="-o", hint="e.g. -o train.epochs=1")
     try:
-        parsed = compose_yaml(value, "-o")[0] if value.strip() else ""
+        parsed = compose_yaml(value, "-o") if value.strip() else ""
     except yaml.YAMLError:
         parsed = value  # not YAML: the text itself
     except SuiteError as exc:  # past the bounds of a suite (aliases, nesting)

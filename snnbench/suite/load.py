@@ -78,10 +78,8 @@ def _record_locations(
 
 def _read_yaml(path: Path) -> tuple[Any, dict[KeyPath, str]]:
     name = _display(path)
-    data, node = load_yaml(read_suite_text(path, name), name)
     locations: dict[KeyPath, str] = {}
-    if node is not None:
-        _record_locations(node, (), name, locations)
+    data = load_yaml(read_suite_text(path, name), name, lambda node: _record_locations(node, (), name, locations))
     return data, locations
 
 

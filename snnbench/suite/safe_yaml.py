@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,26 +166,29 @@ def _line_of(text: str, position: int) -> int:
     return text.count("\n", 0, max(position, 0)) + 1
 
 
-def compose_yaml(text: str, name: str) -> tuple[Any, yaml.Node | None]:
-    """``(data, root node)`` of one YAML document, checked by :func:`check_graph`.
+def compose_yaml(text: str, name: str, on_node: Callable[[yaml.Node], None] | None = None) -> Any:
+    """The data of one YAML document whose node graph passed :func:`check_graph`.
 
+    ``on_node(root)`` sees the node graph before construction (which flattens merge keys ``<<`` into it).
     Raises :class:`SuiteError` for a structure past the bounds and ``yaml.YAMLError`` for malformed YAML.
     """
     loader = SuiteLoader(text, name)
     try:
         node = loader.get_single_node()
         if node is None:
-            return None, None
+            return None
         check_graph(node, name)
-        return loader.construct_document(node), node
+        if on_node is not None:
+            on_node(node)
+        return loader.construct_document(node)
     finally:
         loader.dispose()
 
 
-def load_yaml(text: str, name: str) -> tuple[Any, yaml.Node | None]:
+def load_yaml(text: str, name: str, on_node: Callable[[yaml.Node], None] | None = None) -> Any:
     """:func:`compose_yaml` with every YAML error as one ``SuiteError`` line naming ``name:line``."""
     try:
-        return compose_yaml(text, name)
+        return compose_yaml(text, name, on_node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}" if mark else name

@@ -94,6 +94,15 @@ def test_aliases_within_bounds_still_work(tmp_path):
     assert [c.spec.data.T for c in suite.cells] == [3]  # two equal axis values are one cell
 
 
+def test_merge_keys_override_without_a_duplicate_key_error(tmp_path):
+    path = tmp_path / "suite.yaml"
+    merged = "matrix:\n  train:\n    - {<<: *t, lr: 0.2}\n    - {<<: *t, epochs: 2}\n"
+    path.write_text("name: t\ntrain: &t {epochs: 1, lr: 0.1}\n" + merged)
+    assert [(c.spec.train.epochs, c.spec.train.lr) for c in load_suite(path).cells] == [(1, 0.2), (2, 0.1)]
+    path.write_text("name: t\ntrain:\n  epochs: 1\n  lr: 0.1\n  epochs: 2\n")
+    assert re.search(r"suite\.yaml:5: duplicate key 'epochs'", error_of(path))
+
+
 def test_oversized_file_is_refused_before_reading_it_all(tmp_path):
     path = tmp_path / "suite.yaml"
     path.write_bytes(b"name: t\n" + b"# padding\n" * (MAX_SUITE_BYTES // 10))
