@@ -155,9 +155,9 @@ def load_suite(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
         elif key_path[0] != "matrix":
             # an override of a swept key replaces its axis: a list sets the axis values, a scalar removes the axis;
             # a list for a key that takes one value sweeps it (a new axis, varying fastest) like a matrix entry
-            matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else {}
-            axes = [a for a in matrix if canonical_key(str(a)) == key_path]
-            if isinstance(value, list) and (axes or takes_list(key_path) is False):
+            matrix = data.get("matrix") or {}
+            axes = [a for a in matrix if canonical_key(str(a)) == key_path] if isinstance(matrix, dict) else []
+            if isinstance(value, list) and isinstance(matrix, dict) and (axes or takes_list(key_path) is False):
                 axis = axes[0] if axes else ".".join(key_path)
                 data["matrix"] = {**matrix, axis: value}
                 override_where[("matrix", axis)] = f"-o {text}"

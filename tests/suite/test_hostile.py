@@ -221,6 +221,11 @@ def test_list_override_of_a_one_value_key_sweeps_it_like_a_matrix_axis(write_sui
     assert [c.spec.model.channels for c in conv.cells] == [(4, 8), (4, 8)]
 
 
+def test_list_override_leaves_a_malformed_matrix_to_its_error(write_suite):
+    path = write_suite("name: t\nmatrix: 5\n")
+    assert error_of(path, ["seed=[0, 1]"]) == f"{path}:2: 'matrix' must map keys to lists of values"
+
+
 def test_empty_list_override_names_the_override(write_suite):
     assert error_of(write_suite(BASE), ["seed=[]"]).startswith("-o seed=[]: matrix axis 'seed' must be a non-empty")
 
