@@ -31,7 +31,10 @@ def evaluate(
     input_transform: Callable[[Tensor, torch.Generator], Tensor] | None = None,
     return_outputs: bool = False,
 ) -> dict[str, Any]:
-    """``test_acc`` (0–1) and ``test_loss`` on the test split.
+    """``test_acc`` (0–1), ``test_loss`` and ``test_output_firing_rate`` on the test split.
+
+    ``test_output_firing_rate`` is the output layer's firing rate, spikes / (output neurons x T x samples): the mean
+    of the class rates, which average each class's population over time. Exactly 0 means no output spike at all.
 
     ``input_transform(x, generator)`` alters each raw batch (images in [0, 1] or binned frames) before encoding,
     e.g. to add noise; it draws from its own generator so the encoding stream is the same as without it.
@@ -39,7 +42,7 @@ def evaluate(
     model.eval()
     encode_gen = make_generator(seed, TEST_STREAM, device)
     transform_gen = make_generator(seed, TEST_STREAM + TRANSFORM_OFFSET, device)
-    correct, total, loss_sum = 0, 0, 0.0
+    correct, total, loss_sum, rate_sum = 0, 0, 0.0, 0.0
     all_rates, all_labels = [], []
     for x, y in bundle.loader("test", batch_size):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -48,11 +51,17 @@ def evaluate(
         rates = model(bundle.to_input(x, encode_gen))
         loss_sum += float(loss_fn(rates, y, loss)) * len(y)
         correct += int((rates.argmax(1) == y).sum())
+        rate_sum += float(rates.float().mean(1).sum())
         total += len(y)
         if return_outputs:
             all_rates.append(rates.float().cpu())
             all_labels.append(y.cpu())
-    result: dict[str, Any] = {"test_acc": correct / total, "test_loss": loss_sum / total, "test_samples": total}
+    result: dict[str, Any] = {
+        "test_acc": correct / total,
+        "test_loss": loss_sum / total,
+        "test_samples": total,
+        "test_output_firing_rate": rate_sum / total,
+    }
     if return_outputs:
         result.update(rates=torch.cat(all_rates), labels=torch.cat(all_labels))
     return result

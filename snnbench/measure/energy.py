@@ -7,7 +7,7 @@ r"""Estimated inference energy of a spiking network on the test split, against t
     \text{MACs}_\text{ANN,extra}) + E_\text{AC}\,\text{ACs}_\text{ANN,extra}
 
 per sample, in µJ. SOPs and MACs come from :mod:`snnbench.measure.probes` (running counters over the test split,
-with the same seeded encodings as :func:`snnbench.train.evaluate.evaluate`); the ANN's dense MACs from fvcore
+with the same seeded encodings as :func:`snnbench.measure.accuracy.evaluate`); the ANN's dense MACs from fvcore
 (one pass over one frame, LIF replaced by ReLU). The *extra* terms are off by default: BatchNorm, bias adds,
 pooling and neuron updates (``EnergySpec`` flags). Definitions, flags and presets: ``docs/energy.md``.
 """
@@ -349,7 +349,7 @@ def measure_energy(
     model: nn.Module, bundle, device: torch.device, *, seed: int, spec, batch_size: int = 100
 ) -> EnergyResult:
     """Firing rates, SOPs, MACs and estimated energy per sample on the test split (the first ``spec.test_samples``
-    when set), with the same seeded test encodings as :func:`snnbench.train.evaluate.evaluate` at the same
+    when set), with the same seeded test encodings as :func:`snnbench.measure.accuracy.evaluate` at the same
     ``batch_size`` (each batch is encoded whole, then cut). Adds ``energy_test_acc`` to the metrics (equal to
     ``evaluate``'s ``test_acc`` on the same samples). Does not look at ``spec.enabled``; the caller does."""
     was_training = model.training

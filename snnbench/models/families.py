@@ -52,7 +52,12 @@ def _dropout(spec) -> list[nn.Module]:
     return [SeqDropout(spec.dropout)] if spec.dropout > 0 else []
 
 
-@register_model("mlp", description="fully connected: depth x [fc-BN-LIF], width 256")
+# ModelSpec keys that only shape convolutional layers: the suite stage refuses them (when set) on a family that
+# registers them as `ignored_keys`, since they would change the cell id and nothing else
+CONV_ONLY_KEYS = ("channels", "pool_every", "fc_width", "kernel_size", "conv_bias", "bn_mode")
+
+
+@register_model("mlp", description="fully connected: depth x [fc-BN-LIF], width 256", ignored_keys=CONV_ONLY_KEYS)
 def mlp(spec, info) -> SpikingNet:
     width = spec.width or 256
     layers: list[nn.Module] = [TimeFold(nn.Flatten())]

@@ -248,8 +248,8 @@ def run_parallel(
     summary = ParallelSummary(total=len(suite.cells))
     known: dict[str, str] = {}
     at_start = {c.cell_id: store.cell(suite.name, c.slug).finished() for c in suite.cells}
-    runnable = [cid for cid, status in at_start.items() if runnable(status, retry_failed)]
-    devices = devices[: max(1, len(runnable))] if runnable else []
+    to_run = [cid for cid, status in at_start.items() if runnable(status, retry_failed)]
+    devices = devices[: max(1, len(to_run))] if to_run else []
     threads = threads or default_threads(len(devices) or 1)
 
     ctx = multiprocessing.get_context("spawn")

@@ -8,10 +8,13 @@ training configuration has the same id in any suite and on any machine, and reru
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +22,10 @@ from typing import Any
 import yaml
 
 from snnbench.errors import SuiteError
+from snnbench.suite.checks import check_cell
 from snnbench.suite.fields import build_spec, dotted, spec_to_dict
 from snnbench.suite.load import KeyPath, LoadedSuite, load_suite_file
+from snnbench.suite.safe_yaml import compose_yaml
 from snnbench.suite.schema import ALIASES, TRAINING_SECTIONS, CellSpec
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -102,14 +107,36 @@ def cell_id_of(spec: CellSpec) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _set_path(data: dict[str, Any], path: KeyPath, value: Any, where: str) -> None:
+def _set_path(
+    data: dict[str, Any], path: KeyPath, value: Any, where: str, set_by: dict[KeyPath, str] | None = None
+) -> None:
+    """Set ``data[path]``; a non-mapping on the way is an error blamed on the ``-o`` that put it there (``set_by``),
+    else on ``where``."""
     node = data
-    for key in path[:-1]:
+    for n, key in enumerate(path[:-1], start=1):
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
-            raise SuiteError(f"cannot set '{dotted(path)}': '{key}' is not a mapping", where=where)
+            raise SuiteError(
+                f"cannot set '{dotted(path)}': '{dotted(path[:n])}' is {child!r}, not a mapping",
+                where=(set_by or {}).get(path[:n], where),
+                hint=f"set keys inside it instead, e.g. -o {dotted(path)}=...",
+            )
         node = child
     node[path[-1]] = value
+
+
+def takes_list(path: KeyPath) -> bool | None:
+    """Whether the schema key at ``path`` takes a list value (``model.channels``); None for an unknown key."""
+    tp: Any = CellSpec
+    for key in path:
+        if not dataclasses.is_dataclass(tp):
+            return None
+        fields = {f.name for f in dataclasses.fields(tp)}
+        if key not in fields:
+            return None
+        tp = typing.get_type_hints(tp)[key]
+    options = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return any(t is Any or typing.get_origin(t) in (tuple, list) for t in options)
 
 
 def parse_override(text: str) -> tuple[KeyPath, Any]:
@@ -118,9 +145,11 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     if not sep or not key.strip():
         raise SuiteError(f"override '{text}' is not key=value", where="-o", hint="e.g. -o train.epochs=1")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = compose_yaml(value, "-o") if value.strip() else ""
     except yaml.YAMLError:
-        parsed = value
+        parsed = value  # not YAML: the text itself
+    except SuiteError as exc:  # past the bounds of a suite (aliases, nesting)
+        raise SuiteError(exc.message, where=f"-o {text}", hint=exc.hint) from None
     return canonical_key(key.strip()), parsed
 
 
@@ -134,14 +163,17 @@ def load_suite(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
         if key_path[0] == "matrix" and len(key_path) == 2:
             key_path = ("matrix", ".".join(canonical_key(key_path[1])))
         elif key_path[0] != "matrix":
-            # an override of a swept key replaces its axis: a list sets the axis values, a scalar removes the axis
-            axes = [a for a in (data.get("matrix") or {}) if canonical_key(str(a)) == key_path]
-            if axes and isinstance(value, list):
-                data["matrix"][axes[0]] = value
-                override_where[("matrix", axes[0])] = f"-o {text}"
+            # an override of a swept key replaces its axis: a list sets the axis values, a scalar removes the axis;
+            # a list for a key that takes one value sweeps it (a new axis, varying fastest) like a matrix entry
+            matrix = data.get("matrix") or {}
+            axes = [a for a in matrix if canonical_key(str(a)) == key_path] if isinstance(matrix, dict) else []
+            if isinstance(value, list) and isinstance(matrix, dict) and (axes or takes_list(key_path) is False):
+                axis = axes[0] if axes else ".".join(key_path)
+                data["matrix"] = {**matrix, axis: value}
+                override_where[("matrix", axis)] = f"-o {text}"
                 continue
             for axis in axes:
-                del data["matrix"][axis]
+                del matrix[axis]
         _set_path(data, key_path, value, where=f"-o {text}")
         override_where[key_path] = f"-o {text}"
     return expand(loaded, data, override_where)
@@ -152,6 +184,10 @@ def _where_fn(loaded: LoadedSuite, extra: dict[KeyPath, str]):
         for n in range(len(path), 0, -1):
             if path[:n] in extra:
                 return extra[path[:n]]
+        if path and path not in loaded.locations:  # e.g. unknown 'nosuch' that only -o nosuch.key=1 wrote
+            setters = [text for key, text in extra.items() if key[: len(path)] == path]
+            if setters:
+                return setters[0]
         return loaded.where(path)
 
     return where
@@ -201,10 +237,12 @@ def expand(loaded: LoadedSuite, data: dict[str, Any], override_where: dict[KeyPa
         cell_where = dict(override_where or {})
         values: dict[str, Any] = {}
         for (axis, path), (i, value) in zip(axes, combo, strict=True):
-            _set_path(cell_data, path, copy.deepcopy(value), where=where(("matrix", axis, i)))
+            _set_path(cell_data, path, copy.deepcopy(value), where=where(("matrix", axis, i)), set_by=override_where)
             cell_where[path] = where(("matrix", axis, i))
             values[".".join(path)] = value
-        spec = build_spec(CellSpec, cell_data, (), _where_fn(loaded, cell_where))
+        cell_where_fn = _where_fn(loaded, cell_where)
+        spec = build_spec(CellSpec, cell_data, (), cell_where_fn)
+        check_cell(spec, cell_where_fn)
         cell_id = cell_id_of(spec)
         if cell_id in seen:
             continue  # two axes combinations that resolve to the same training configuration run once

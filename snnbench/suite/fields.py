@@ -2,12 +2,14 @@
 
 Each dataclass field may carry metadata: ``choices`` (a tuple, or a callable returning the valid names, e.g. a
 registry's), bounds ``ge``/``gt``/``le``/``lt``, and ``doc``. Unknown keys, wrong types and out-of-range values
-raise :class:`~snnbench.errors.SuiteError` naming the key path, the file and line, and what is allowed.
+raise :class:`~snnbench.errors.SuiteError` naming the key path, the file and line, and what is allowed. A number
+field takes finite numbers only (``.inf`` and ``.nan`` are refused); a quoted number gets a hint to unquote it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -79,8 +81,38 @@ def _convert(tp: Any, value: Any, path: tuple[Any, ...], where: Where) -> Any:
         str: isinstance(value, str),
     }.get(tp)
     if not ok:
-        raise SuiteError(f"'{dotted(path)}' must be {_type_name(tp)}, got {value!r}", where=where(path))
-    return float(value) if tp is float else value
+        raise SuiteError(
+            f"'{dotted(path)}' must be {_type_name(tp)}, got {value!r}", where=where(path), hint=_number_hint(tp, value)
+        )
+    return _finite(value, path, where) if tp is float else value
+
+
+def _number_hint(tp: Any, value: Any) -> str | None:
+    """For a quoted number where a number is expected: how to write it."""
+    if tp not in (int, float) or not isinstance(value, str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if tp is int and not number.is_integer():
+        return None
+    return f"write the number without quotes, e.g. {value.strip()}"
+
+
+def _finite(value: int | float, path: tuple[Any, ...], where: Where) -> float:
+    """``value`` as a finite float: ``.inf``, ``.nan`` and integers beyond the float range are refused."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise SuiteError(
+            f"'{dotted(path)}' is {value!r}, must be a finite number",
+            where=where(path),
+            hint="write a finite number, e.g. 1.0e-3",
+        )
+    return number
 
 
 def _check_meta(meta: typing.Mapping[str, Any], value: Any, path: tuple[Any, ...], where: Where) -> None:

@@ -13,6 +13,9 @@ from typing import Any
 
 from snnbench.suite.fields import spec_field
 
+# np.random.seed's range; it also keeps the derived stream seeds (seed x 1_000_003 + stream) within torch's int64
+MAX_SEED = 2**32 - 1
+
 VARIANTS = {
     "stl": "synapse-threshold synergistic learning: weights and thresholds train",
     "sl": "synaptic learning: weights train, thresholds frozen at init",
@@ -34,7 +37,11 @@ class NeuronSpec:
     surrogate: str = spec_field("arctan", choices=registry_names("snnbench.neurons", "SURROGATES"))
     alpha: float | None = spec_field(None, gt=0.0, doc="surrogate slope/width; null = the surrogate's default")
     detach_reset: bool = False
-    backend: str = spec_field("auto", doc="multi-step LIF implementation: auto, reference, or a faster one")
+    backend: str = spec_field(
+        "auto",
+        choices=lambda: ["auto", *registry_names("snnbench.neurons", "LIF_BACKENDS")()],
+        doc="multi-step LIF implementation: auto, reference, or a faster one",
+    )
     input_bias: bool = spec_field(
         False,
         doc="a trainable per-neuron input bias b (shape of the thresholds), u[t] = tau u[t-1] + I[t] + b; "
@@ -208,7 +215,7 @@ class CellSpec:
     """Everything one cell needs. ``seed``, ``data``, ``model`` and ``train`` define its ``cell_id``;
     ``energy``, ``noise`` and ``power`` only say what to measure on the trained network, ``slurm`` where to run it."""
 
-    seed: int = spec_field(0, ge=0)
+    seed: int = spec_field(0, ge=0, le=MAX_SEED, doc="numpy and torch take seeds in [0, 2**32 - 1]")
     data: DataSpec = DataSpec()
     model: ModelSpec = ModelSpec()
     train: TrainSpec = TrainSpec()

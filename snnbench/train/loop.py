@@ -2,7 +2,9 @@
 
 Each epoch: shuffle (seeded), encode each batch on the device, forward all T steps, loss on the class rates,
 backward through time, optimiser step; then step the ExponentialLR schedule and evaluate on the test split.
-Hooks see every epoch's start and end (energy probes and power windows attach here).
+Hooks see every epoch's start and end (energy probes and power windows attach here). After each epoch,
+:func:`~snnbench.train.divergence.check_epoch` raises :class:`TrainingDiverged` when a parameter or optimiser state
+is no longer finite or the network went silent, so a diverged cell fails instead of being stored as done.
 """
 
 from __future__ import annotations
@@ -15,15 +17,11 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from snnbench.errors import SnnbenchError
 from snnbench.seeds import TRAIN_STREAM, make_generator, shuffle_seed
+from snnbench.train.divergence import TrainingDiverged, check_epoch
 from snnbench.train.loss import loss_fn
 from snnbench.train.optim import build_optimizer, build_scheduler
 from snnbench.train.variants import apply_variant
-
-
-class TrainingDiverged(SnnbenchError):
-    """The loss became NaN or infinite."""
 
 
 class TrainHook(Protocol):
@@ -65,7 +63,7 @@ def train_epoch(
         optimizer.step()
         batch_loss = float(loss.detach())
         if not math.isfinite(batch_loss):
-            raise TrainingDiverged(f"loss became {batch_loss} in epoch {epoch}, batch {i + 1}")
+            raise TrainingDiverged(f"the loss became {batch_loss} in batch {i + 1}", epoch=epoch)
         batch_correct = int((rates.argmax(1) == y).sum())
         loss_sum += batch_loss * len(y)
         correct += batch_correct
@@ -151,6 +149,7 @@ def fit(
             "train_samples_per_s": train["train_samples"] / train_time_s,
             **(evaluate(model) if evaluate is not None else {}),
         }
+        check_epoch(model, optimizer, record, history)  # before any hook or checkpoint keeps a diverged state
         for hook in hooks:
             hook.on_epoch_end(epoch, record)
         history.append(record)

@@ -157,7 +157,10 @@ def test_nan_and_exception_in_one_cell_do_not_stop_the_others(tmp_path, monkeypa
         for c in suite.cells
     }
     assert metrics["stl"]["status"] == "done"
-    assert metrics["sl"]["status"] == "failed" and "loss became nan in epoch 1" in metrics["sl"]["error"]
+    assert (
+        metrics["sl"]["status"] == "failed"
+        and "diverged in epoch 1: the loss became nan in batch 1" in metrics["sl"]["error"]
+    )
     assert metrics["sl"]["failed_epoch"] == 1 and metrics["sl"]["test_acc"] is None
     assert metrics["tl"]["error"] == "RuntimeError: injected failure"
     # failed cells are kept, not retried, unless asked
