@@ -9,7 +9,11 @@ r"""Estimated inference energy of a spiking network on the test split, against t
 per sample, in µJ. SOPs and MACs come from :mod:`snnbench.measure.probes` (running counters over the test split,
 with the same seeded encodings as :func:`snnbench.train.evaluate.evaluate`); the ANN's dense MACs from fvcore
 (one pass over one frame, LIF replaced by ReLU). The *extra* terms are off by default: BatchNorm, bias adds,
-pooling and neuron updates (``EnergySpec`` flags). Definitions, flags and presets: ``docs/energy.md``.
+pooling and neuron updates (``EnergySpec`` flags). ``energy.memory`` adds the memory-access energy
+:math:`E_\text{mem}` of :mod:`snnbench.measure.memory` (weights, membranes, thresholds; off by default) as
+``est_memory_energy_uj_per_sample`` and ``est_total_energy_uj_per_sample``, leaving :math:`E_\text{SNN}` unchanged.
+LIF rows also carry the firing rate per time step, :math:`r[t] = \sum s[t] / (N S)`, and its coefficient of
+variation across steps (:func:`step_cv`). Definitions, flags and presets: ``docs/energy.md``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "energy_constants",
     "energy_uj",
     "measure_energy",
+    "step_cv",
     "summarize",
 ]
 
