@@ -9,11 +9,16 @@ r"""Estimated inference energy of a spiking network on the test split, against t
 per sample, in µJ. SOPs and MACs come from :mod:`snnbench.measure.probes` (running counters over the test split,
 with the same seeded encodings as :func:`snnbench.measure.accuracy.evaluate`); the ANN's dense MACs from fvcore
 (one pass over one frame, LIF replaced by ReLU). The *extra* terms are off by default: BatchNorm, bias adds,
-pooling and neuron updates (``EnergySpec`` flags). Definitions, flags and presets: ``docs/energy.md``.
+pooling and neuron updates (``EnergySpec`` flags). ``energy.memory`` adds the memory-access energy
+:math:`E_\text{mem}` of :mod:`snnbench.measure.memory` (weights, membranes, thresholds; off by default) as
+``est_memory_energy_uj_per_sample`` and ``est_total_energy_uj_per_sample``, leaving :math:`E_\text{SNN}` unchanged.
+LIF rows also carry the firing rate per time step, :math:`r[t] = \sum s[t] / (N S)`, and its coefficient of
+variation across steps (:func:`step_cv`). Definitions, flags and presets: ``docs/energy.md``.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from snnbench.measure.memory import add_memory, lif_accesses, memory_energies
 from snnbench.measure.probes import LIFCounter, ModuleCounter, Probes, SynapticCounter, attach_probes
 from snnbench.measure.synops import features_root, pool_kernel_area, walk_sites
 from snnbench.neurons import LIF
@@ -35,6 +41,7 @@ __all__ = [
     "energy_constants",
     "energy_uj",
     "measure_energy",
+    "step_cv",
     "summarize",
 ]
 
@@ -65,6 +72,15 @@ METRIC_KEYS = (
     "e_mac_pj",
     "energy_samples",
     "energy_T",
+    "firing_rate_step_cv_max",
+    "weight_reads_per_sample",
+    "membrane_accesses_per_sample",
+    "threshold_reads_per_sample",
+    "est_memory_energy_uj_per_sample",
+    "est_total_energy_uj_per_sample",
+    "e_weight_read_pj",
+    "e_membrane_access_pj",
+    "e_threshold_read_pj",
 )
 
 LAYER_KEYS = (
@@ -89,6 +105,13 @@ LAYER_KEYS = (
     "ann_extra_acs_per_sample",
     "ann_extra_macs_per_sample",
     "ann_energy_uj_per_sample",
+    "firing_rate_per_step",
+    "firing_rate_step_cv",
+    "weight_reads_per_sample",
+    "membrane_accesses_per_sample",
+    "threshold_reads_per_sample",
+    "est_memory_energy_uj_per_sample",
+    "est_total_energy_uj_per_sample",
 )
 
 
@@ -180,6 +203,46 @@ def _layer_names(probes: Probes) -> dict[int, str]:
     return {id(s): (s.entry if entries.get(s.entry) == 1 else s.name) for s in probes.sites}
 
 
+def step_cv(rates: list[float]) -> float | None:
+    r"""Coefficient of variation of a layer's firing rate across time steps, :math:`\sigma_t(r[t]) / \mu_t(r[t])`
+    (population std over the T steps, divided by their mean): 0 for a rate that is the same at every step; None
+    for a layer that never spiked (or no steps)."""
+    if not rates:
+        return None
+    mean = sum(rates) / len(rates)
+    if mean == 0:
+        return None
+    return math.sqrt(sum((r - mean) ** 2 for r in rates) / len(rates)) / mean
+
+
+def _lif_row(name: str, counter: LIFCounter, n: int, neuron_cost: str, ann: bool) -> dict[str, Any]:
+    """The row of one LIF layer: spikes, rates (overall and per step), flag costs and memory accesses."""
+    update = counter.out_elements / n  # neurons × T per sample
+    per_step = counter.firing_rate_per_step()
+    theta = getattr(counter.site.module, "theta", None)
+    thresholds = theta.numel() if theta is not None else counter.neurons
+    return _row(
+        name,
+        counter.site.name,
+        "lif",
+        input=counter.site.input,
+        neurons=counter.neurons,
+        firing_rate=counter.firing_rate(),
+        firing_rate_per_step=per_step,
+        firing_rate_step_cv=step_cv(per_step),
+        silent_fraction=counter.silent_fraction(),
+        spikes_per_sample=counter.total_spikes() / n,
+        sops_per_sample=0.0,
+        macs_per_sample=0.0,
+        extra_acs_per_sample=update if neuron_cost == "ac" else 0.0,
+        extra_macs_per_sample=update if neuron_cost == "mac" else 0.0,
+        ann_macs_per_sample=0.0 if ann else None,
+        ann_extra_acs_per_sample=0.0 if ann else None,
+        ann_extra_macs_per_sample=0.0 if ann else None,
+        **lif_accesses(counter.neurons, thresholds, update / counter.neurons),
+    )
+
+
 def summarize(probes: Probes, spec, *, ann: dict[str, int] | None = None) -> EnergyResult:
     """Per-sample metrics and per-layer rows from the counters of an ``attach_probes`` block (see module doc).
 
@@ -212,28 +275,7 @@ def summarize(probes: Probes, spec, *, ann: dict[str, int] | None = None) -> Ene
             continue
         name = names[id(site)]
         if isinstance(counter, LIFCounter):
-            update = counter.out_elements / n  # neurons × T per sample
-            rows.append(
-                add_energy(
-                    _row(
-                        name,
-                        site.name,
-                        "lif",
-                        input=site.input,
-                        neurons=counter.neurons,
-                        firing_rate=counter.firing_rate(),
-                        silent_fraction=counter.silent_fraction(),
-                        spikes_per_sample=counter.total_spikes() / n,
-                        sops_per_sample=0.0,
-                        macs_per_sample=0.0,
-                        extra_acs_per_sample=update if neuron_cost == "ac" else 0.0,
-                        extra_macs_per_sample=update if neuron_cost == "mac" else 0.0,
-                        ann_macs_per_sample=0.0 if ann is not None else None,
-                        ann_extra_acs_per_sample=0.0 if ann is not None else None,
-                        ann_extra_macs_per_sample=0.0 if ann is not None else None,
-                    )
-                )
-            )
+            rows.append(add_energy(_lif_row(name, counter, n, neuron_cost, ann is not None)))
         elif isinstance(counter, SynapticCounter):
             spiking = counter.spiking
             out_per_sample, out_per_frame = counter.out_elements / n, counter.out_elements / steps
@@ -258,6 +300,7 @@ def summarize(probes: Probes, spec, *, ann: dict[str, int] | None = None) -> Ene
                         fan_out_mean=counter.fan_out_mean,
                         sops_per_sample=counter.total_sops() / n,
                         macs_per_sample=0.0 if spiking else counter.dense_macs / n,
+                        weight_reads_per_sample=(counter.total_sops() if spiking else counter.dense_macs) / n,
                         dense_macs_per_step=counter.dense_macs / steps,
                         extra_acs_per_sample=extra_acs,
                         extra_macs_per_sample=extra_macs,
@@ -320,6 +363,8 @@ def summarize(probes: Probes, spec, *, ann: dict[str, int] | None = None) -> Ene
     neurons = sum(r["neurons"] for r in lif_rows)
     silent = sum(c.silent_neurons() for c in probes.lif)
     est = total("est_energy_uj_per_sample")
+    memory = add_memory(rows, memory_energies(spec))
+    cvs = [r["firing_rate_step_cv"] for r in lif_rows if r["firing_rate_step_cv"] is not None]
     ann_energy = total("ann_energy_uj_per_sample") if ann is not None else None
     metrics: dict[str, Any] = {
         "firing_rate": probes.firing_rate(),
@@ -339,6 +384,8 @@ def summarize(probes: Probes, spec, *, ann: dict[str, int] | None = None) -> Ene
         "e_mac_pj": e_mac,
         "energy_samples": n,
         "energy_T": steps / n,
+        "firing_rate_step_cv_max": max(cvs) if cvs else None,
+        **memory,
     }
     return EnergyResult(metrics=metrics, layers=rows)
 

@@ -24,7 +24,16 @@ from snnbench.measure.synops import (
     walk_sites,
 )
 
-__all__ = ["LIFCounter", "ModuleCounter", "Probes", "SynapticCounter", "attach_probes", "lif_layers"]
+__all__ = [
+    "LIFCounter",
+    "ModuleCounter",
+    "Probes",
+    "SynapticCounter",
+    "attach_probes",
+    "column_sums",
+    "lif_layers",
+    "step_neuron_sums",
+]
 
 
 def lif_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -46,14 +55,28 @@ class _Ones:
         return row
 
 
+def _widen(x: Tensor) -> Tensor:
+    """float16/bfloat16 -> float32: their results round integers above 2048 / 256."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def column_sums(x2d: Tensor, ones: _Ones) -> Tensor:
     """``x2d.sum(0)`` as a ``[1, n] @ [n, m]`` product: several times faster than the strided reduction on CPU,
     and exact for 0/1 or small integer entries (every partial sum is an integer below 2**24)."""
     if not x2d.is_floating_point():
         return x2d.sum(0)
-    if x2d.dtype in (torch.float16, torch.bfloat16):  # their results round integers above 2048 / 256
-        x2d = x2d.float()
+    x2d = _widen(x2d)
     return (ones.get(x2d) @ x2d)[0]
+
+
+def step_neuron_sums(x: Tensor, ones: _Ones) -> Tensor:
+    """``x [T, B, *features]`` summed over the batch, ``[T, N]``: one batched ``[1, B] @ [B, N]`` product per step
+    (the same work as :func:`column_sums` over ``[T·B, N]``), exact for 0/1 or small integer entries."""
+    x3d = x.reshape(x.shape[0], x.shape[1], -1)
+    if not x3d.is_floating_point():
+        return x3d.sum(1)
+    x3d = _widen(x3d)
+    return torch.matmul(ones.get(x3d[0]), x3d)[:, 0]
 
 
 class _Counter:
@@ -69,13 +92,14 @@ class _Counter:
 
 
 class LIFCounter(_Counter):
-    """Spikes of one LIF layer. ``detail``: per-neuron totals (for the silent-neuron fraction); else the total only."""
+    """Spikes of one LIF layer: per step (``[T]``, always) and, with ``detail``, per neuron (for silent fractions)."""
 
     def __init__(self, site: Site, probes: Probes, detail: bool) -> None:
         super().__init__(site, probes)
         self.neurons = site.module.num_neurons
         self.detail = detail
-        self.spikes: Tensor | float = 0.0  # Σ spikes (device tensor after the first batch), detail=False
+        self.per_step: Tensor | None = None  # Σ spikes at step t over samples and neurons, [T] float64
+        self.step_samples: Tensor | None = None  # samples that had step t, [T] int64 on the CPU (all, unless T varies)
         self.per_neuron: Tensor | None = None  # Σ spikes of each neuron over samples and steps (float64), detail=True
         self._ones = _Ones()
 
@@ -85,24 +109,42 @@ class LIFCounter(_Counter):
         s = output.detach()
         self.calls += 1
         self.out_elements += s.numel()
+        T, B = int(s.shape[0]), int(s.shape[1])
         if self.detail:
-            counts = column_sums(s.reshape(s.shape[0] * s.shape[1], -1), self._ones)  # [T·B, N] -> [N]
-            if self.per_neuron is None:
-                self.per_neuron = counts.to(torch.float64)
-            else:
-                self.per_neuron.add_(counts)
+            counts = step_neuron_sums(s, self._ones)  # [T, B, N] -> [T, N]
+            steps = counts.sum(1, dtype=torch.float64)
+            per_neuron = counts.sum(0, dtype=torch.float64)
+            self.per_neuron = per_neuron if self.per_neuron is None else self.per_neuron.add_(per_neuron)
         else:
-            self.spikes = self.spikes + s.sum()
+            steps = s.reshape(T, -1).sum(1, dtype=torch.float64)
+        self._add_steps(steps, B)
+
+    def _add_steps(self, steps: Tensor, batch: int) -> None:
+        T = steps.shape[0]
+        if self.per_step is None or self.step_samples is None:
+            self.per_step, self.step_samples = steps, torch.zeros(T, dtype=torch.int64)
+        elif self.per_step.shape[0] < T:  # a longer sequence than before: pad the earlier totals with zeros
+            grow = T - self.per_step.shape[0]
+            self.per_step = torch.cat([self.per_step, self.per_step.new_zeros(grow)]).add_(steps)
+            self.step_samples = torch.cat([self.step_samples, self.step_samples.new_zeros(grow)])
+        else:
+            self.per_step[:T].add_(steps)
+        self.step_samples[:T] += batch
 
     def total_spikes(self) -> float:
-        if self.detail:
-            return float(self.per_neuron.sum()) if self.per_neuron is not None else 0.0
-        return float(self.spikes)
+        return float(self.per_step.sum()) if self.per_step is not None else 0.0
 
     def firing_rate(self) -> float:
         """Spikes / (neurons × T) per sample = Σ spikes / (neurons × Σ T·B)."""
         steps = self.probes.sample_steps
         return self.total_spikes() / (self.neurons * steps) if steps else float("nan")
+
+    def firing_rate_per_step(self) -> list[float]:
+        r"""``r[t]`` = spikes at step t / (neurons × samples): :math:`r[t] = \sum_{s,n} s_n[t] / (N S)`."""
+        if self.per_step is None or self.step_samples is None:
+            return []
+        counts, samples = self.per_step.tolist(), self.step_samples.tolist()
+        return [c / (self.neurons * n) for c, n in zip(counts, samples, strict=True)]
 
     def silent_neurons(self) -> int:
         """Neurons that never spiked, over all measured samples and steps (needs ``detail``)."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from snnbench.errors import SuiteError
 from snnbench.suite.fields import spec_field
 
 # np.random.seed's range; it also keeps the derived stream seeds (seed x 1_000_003 + stream) within torch's int64
@@ -177,6 +178,28 @@ class EnergySpec:
         doc="average-pooled spikes: analog values (next synaptic layer costs MACs), or events (pooled value x kernel "
         "area events, next layer costs SOPs)",
     )
+    memory: str = spec_field(
+        "none",
+        choices=("none", "sram_8kb", "sram_32kb", "sram_1mb", "dram"),
+        doc="memory-access energy on top of the compute estimate: none, or where weights, membrane potentials and "
+        "thresholds are read from (Horowitz 2014, 45 nm, per 32-bit access: 5, 10, 50, 650 pJ)",
+    )
+    e_weight_read_pj: float | None = spec_field(None, gt=0.0, doc="energy of one weight read, pJ (overrides memory)")
+    e_membrane_access_pj: float | None = spec_field(
+        None, gt=0.0, doc="energy of one membrane-potential read or write, pJ (overrides memory)"
+    )
+    e_threshold_read_pj: float | None = spec_field(None, gt=0.0, doc="energy of one threshold read, pJ (overrides)")
+
+    def __post_init__(self) -> None:
+        overrides = [k for k in MEMORY_OVERRIDES if getattr(self, k) is not None]
+        if overrides and self.memory == "none":
+            raise SuiteError(
+                f"'energy.{overrides[0]}' is set but 'energy.memory' is none: the memory model is off",
+                hint="set energy.memory to sram_8kb, sram_32kb, sram_1mb or dram, or remove the override",
+            )
+
+
+MEMORY_OVERRIDES = ("e_weight_read_pj", "e_membrane_access_pj", "e_threshold_read_pj")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ Parameters fall in three groups: thresholds (every LIF ``theta``), BatchNorm aff
 when the synaptic weights do — the default), ``always`` or ``frozen``. A frozen parameter gets
 ``requires_grad=False`` and is left out of the optimiser, so training leaves it bit-for-bit unchanged (no weight
 decay, no momentum). BatchNorm running statistics are buffers, not parameters: they track the data in every variant.
+
+:func:`parameter_counts` reports, without changing the model, how many scalars a variant trains and how many
+threshold values the network has, from the same split, so a new parameter group is counted where it trains.
 """
 
 from __future__ import annotations
@@ -47,19 +50,43 @@ def split_parameters(model: nn.Module) -> ParameterGroups:
     return groups
 
 
-def apply_variant(model: nn.Module, variant: str, bn_affine: str = "with_weights") -> dict[str, list[nn.Parameter]]:
-    """Freeze what ``variant`` does not train; return the trainable groups by name."""
+def group_trains(variant: str, bn_affine: str = "with_weights") -> dict[str, bool]:
+    """Whether each parameter group of :class:`ParameterGroups` trains under ``variant`` and ``train.bn_affine``."""
     train_synaptic, train_thresholds = TRAINS[variant]
     train_bn = {"with_weights": train_synaptic, "always": True, "frozen": False}[bn_affine]
+    return {"synaptic": train_synaptic, "bn_affine": train_bn, "thresholds": train_thresholds}
+
+
+def apply_variant(model: nn.Module, variant: str, bn_affine: str = "with_weights") -> dict[str, list[nn.Parameter]]:
+    """Freeze what ``variant`` does not train; return the trainable groups by name."""
     groups = split_parameters(model)
     trainable: dict[str, list[nn.Parameter]] = {}
-    for name, params, trains in (
-        ("synaptic", groups.synaptic, train_synaptic),
-        ("bn_affine", groups.bn_affine, train_bn),
-        ("thresholds", groups.thresholds, train_thresholds),
-    ):
+    for name, trains in group_trains(variant, bn_affine).items():
+        params = getattr(groups, name)
         for p in params:
             p.requires_grad_(trains)
         if trains and params:
             trainable[name] = params
     return trainable
+
+
+@dataclass(frozen=True)
+class ParameterCounts:
+    """``trainable_params``: scalars the variant trains (every group :func:`apply_variant` leaves trainable);
+    ``threshold_params``: threshold values of all LIF layers (per neuron N, per channel C, per layer 1 each),
+    trained or not."""
+
+    trainable_params: int
+    threshold_params: int
+
+
+def parameter_counts(model: nn.Module, variant: str, bn_affine: str = "with_weights") -> ParameterCounts:
+    """Parameter counts of ``model`` under ``variant``, from the same split as :func:`apply_variant` (the model is
+    not changed): a parameter counts as trainable when its group trains, whatever its current ``requires_grad``."""
+    groups = split_parameters(model)
+    count = groups.count
+    trains = group_trains(variant, bn_affine)
+    return ParameterCounts(
+        trainable_params=sum(count[name] for name, on in trains.items() if on),
+        threshold_params=count["thresholds"],
+    )

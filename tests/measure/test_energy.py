@@ -17,6 +17,7 @@ from snnbench.measure.probes import attach_probes
 from snnbench.models.layers import PopulationReadout, SpikingNet, TimeFold
 from snnbench.neurons import LIF
 from snnbench.suite.schema import EnergySpec
+from tests.measure.nets import HIDDEN_SPIKES_PER_STEP, TWO_LAYER_INPUT, two_layer_net
 
 CPU = torch.device("cpu")
 
@@ -161,3 +162,43 @@ def test_energy_spec_flags_are_documented_choices():
     ]:
         assert fields[name].default == default and default in fields[name].metadata["choices"]
         assert fields[name].metadata["doc"]
+
+
+# -- firing rate per time step -----------------------------------------------------------------------------------------
+def test_firing_rate_per_step_hand_computed():
+    # tests/measure/nets.py traces the spikes: hidden 1, 1, 3, 1 per step (2 neurons x 2 samples), output 0, 0, 1, 0
+    model = two_layer_net()
+    result = run(model, TWO_LAYER_INPUT, EnergySpec(ann_baseline=False))
+    h, out = (r for r in result.layers if r["kind"] == "lif")
+    assert h["firing_rate_per_step"] == [0.25, 0.25, 0.75, 0.25]  # spikes at t / (2 neurons x 2 samples)
+    assert out["firing_rate_per_step"] == [0.0, 0.0, 0.5, 0.0]  # / (1 neuron x 2 samples)
+    assert h["firing_rate"] == pytest.approx(sum(h["firing_rate_per_step"]) / 4)  # the mean over steps
+    # CV: rates (1, 1, 3, 1) x c have mean 1.5c and population std (sqrt(3)/2) c -> 1/sqrt(3); (0, 0, 1, 0) -> sqrt(3)
+    assert h["firing_rate_step_cv"] == pytest.approx(3**-0.5)
+    assert out["firing_rate_step_cv"] == pytest.approx(3**0.5)
+    assert result.metrics["firing_rate_step_cv_max"] == pytest.approx(3**0.5)
+    assert all(r["firing_rate_per_step"] is None for r in result.layers if r["kind"] != "lif")
+
+
+def test_firing_rate_per_step_accumulates_over_batches_and_steps_of_different_length():
+    model = two_layer_net()
+    with torch.no_grad(), attach_probes(model, spiking_input=True) as probes:
+        model(TWO_LAYER_INPUT[:, :1])  # sample 0: hidden 1, 1, 2, 1
+        model(TWO_LAYER_INPUT[:, 1:])  # sample 1: hidden 0, 0, 1, 0
+    hidden = probes.lif[0]
+    assert hidden.per_step.tolist() == HIDDEN_SPIKES_PER_STEP and hidden.step_samples.tolist() == [2, 2, 2, 2]
+    assert hidden.firing_rate_per_step() == [0.25, 0.25, 0.75, 0.25]
+    with torch.no_grad(), attach_probes(model, spiking_input=True, detail=False) as probes:
+        model(TWO_LAYER_INPUT[:2, :1])  # sample 0 for 2 steps: hidden 1, 1
+        model(TWO_LAYER_INPUT[:, :1])  # sample 0 for 4 steps: 1, 1, 2, 1
+    hidden = probes.lif[0]
+    assert hidden.per_step.tolist() == [2, 2, 2, 1] and hidden.step_samples.tolist() == [2, 2, 1, 1]
+    assert hidden.firing_rate_per_step() == [0.5, 0.5, 1.0, 0.5]  # steps 2, 3 were seen by one sample only
+    assert hidden.per_neuron is None and hidden.total_spikes() == 7
+
+
+def test_silent_network_has_no_step_cv():
+    model = two_layer_net()
+    result = run(model, torch.zeros(3, 2, 2), EnergySpec(ann_baseline=False))
+    assert [r["firing_rate_per_step"] for r in result.layers if r["kind"] == "lif"] == [[0.0] * 3] * 2
+    assert result.metrics["firing_rate_step_cv_max"] is None

@@ -4,12 +4,15 @@ import copy
 
 import pytest
 import torch
+from torch import nn
 
 from snnbench.data.registry import DatasetInfo
 from snnbench.models import create_model
+from snnbench.models.layers import PopulationReadout, SpikingNet, TimeFold
+from snnbench.neurons import LIF
 from snnbench.seeds import make_generator
 from snnbench.suite import ModelSpec, NeuronSpec, TrainSpec
-from snnbench.train import apply_variant, build_optimizer, split_parameters
+from snnbench.train import apply_variant, build_optimizer, parameter_counts, split_parameters
 from snnbench.train.loop import train_epoch
 
 INFO = DatasetInfo("toy", "static", (1, 6, 6), 3)
@@ -126,3 +129,54 @@ def test_adam_is_fused_on_cpu_and_matches_the_plain_update():
             opt.step()
     for (name, a), b in zip(model.named_parameters(), plain.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+# -- parameter counts ------------------------------------------------------------------------------------------------
+def small_mlp(granularity):
+    """fc 4 -> 3 (no bias) - BN(3) - LIF(3) - fc 3 -> 2 (bias) - LIF(2): synaptic 12 + 6 + 2 = 20, BN affine 6."""
+    features = nn.Sequential(
+        TimeFold(nn.Sequential(nn.Linear(4, 3, bias=False), nn.BatchNorm1d(3))),
+        LIF((3,), granularity=granularity),
+        TimeFold(nn.Linear(3, 2)),
+        LIF((2,), granularity=granularity),
+    )
+    return SpikingNet(features, PopulationReadout(2, 1), depth=1)
+
+
+def small_conv(granularity):
+    """conv 1 -> 2 (3x3, no bias) - BN(2) - LIF(2, 4, 4) - flatten - fc 32 -> 3 (bias) - LIF(3):
+    synaptic 18 + 96 + 3 = 117, BN affine 4."""
+    features = nn.Sequential(
+        TimeFold(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.BatchNorm2d(2))),
+        LIF((2, 4, 4), granularity=granularity),
+        TimeFold(nn.Flatten()),
+        TimeFold(nn.Linear(32, 3)),
+        LIF((3,), granularity=granularity),
+    )
+    return SpikingNet(features, PopulationReadout(3, 1), depth=1)
+
+
+@pytest.mark.parametrize(
+    ("build", "granularity", "synaptic", "bn", "thresholds"),
+    [
+        (small_mlp, "neuron", 20, 6, 3 + 2),
+        (small_mlp, "channel", 20, 6, 3 + 2),  # a 1-d layer has one channel per neuron
+        (small_mlp, "layer", 20, 6, 1 + 1),
+        (small_conv, "neuron", 117, 4, 32 + 3),
+        (small_conv, "channel", 117, 4, 2 + 3),
+        (small_conv, "layer", 117, 4, 1 + 1),
+    ],
+)
+def test_parameter_counts_per_variant_and_threshold_granularity(build, granularity, synaptic, bn, thresholds):
+    model = build(granularity)
+    expected = {"stl": synaptic + bn + thresholds, "sl": synaptic + bn, "tl": thresholds}
+    for variant, trainable in expected.items():
+        counts = parameter_counts(model, variant)
+        assert (counts.trainable_params, counts.threshold_params) == (trainable, thresholds)
+    assert parameter_counts(model, "tl", "always").trainable_params == thresholds + bn
+    assert parameter_counts(model, "stl", "frozen").trainable_params == synaptic + thresholds
+    assert all(p.requires_grad for p in model.parameters())  # counting changes nothing
+    for variant in expected:  # the same split apply_variant makes
+        apply_variant(model, variant)
+        trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        assert trained == parameter_counts(model, variant).trainable_params == expected[variant]
