@@ -65,10 +65,14 @@ ENERGY_COLUMNS = [
     Col("est_energy_uj_per_sample"),
     Col("ann_energy_uj_per_sample"),
     Col("energy_ratio_to_ann"),
+    Col("est_memory_energy_uj_per_sample"),
+    Col("est_total_energy_uj_per_sample"),
     Col("gpu_j_per_infer_sample", scale=1e3, unit="mJ/sample"),
 ]
 COST_COLUMNS = [
     Col("epochs", fmt.integer),
+    Col("trainable_params", fmt.si),
+    Col("threshold_params", fmt.si),
     Col("train_time_s"),
     Col("train_samples_per_s"),
     Col("gpu_energy_train_j"),
@@ -116,7 +120,9 @@ def accuracy_tidy(data: ReportData) -> pd.DataFrame:
 def _metric_tables(data: ReportData, section: str, title: str, columns: list[Col], note: str) -> list[Table]:
     """Rows depth × variant, one column per metric present (mean over seeds), n = seeds."""
     done = data.done
-    present = [c for c in columns if c.key in done.columns]
+    # a column whose metric no cell has (e.g. the memory model when off) is left out; GPU columns stay, as
+    # "unavailable"
+    present = [c for c in columns if c.key in done.columns and (c.measured or done[c.key].notna().any())]
     tables = []
     keys = data.group_columns
     for values, group in groupby(done, keys):

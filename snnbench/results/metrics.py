@@ -45,15 +45,48 @@ _ALL = [
     Metric("train_samples_per_s", "throughput", "samples/s", "training samples per second over all epochs", "higher"),
     Metric("wall_time_s", "cell wall time", "s", "wall time of the whole cell: training and measurements", "lower"),
     Metric("peak_memory_mib", "peak memory", "MiB", "peak CUDA memory allocated, or the process's peak RSS", "lower"),
+    Metric(
+        "trainable_params",
+        "trainable parameters",
+        "parameters",
+        "scalars the variant trains (weights, biases, BatchNorm affine per train.bn_affine, thresholds)",
+    ),
+    Metric(
+        "threshold_params",
+        "threshold parameters",
+        "parameters",
+        "threshold values of all LIF layers (per neuron, channel or layer), trained or frozen",
+    ),
     # energy profile (test split)
     Metric("firing_rate", "firing rate", "spikes/neuron/step", "spikes / (neurons × T), over all spiking layers"),
     Metric("silent_fraction", "silent neurons", "0–1", "share of neurons that never spiked on the test split"),
     Metric("sops_per_sample", "SOPs", "per sample", "synaptic accumulate operations (spike × actual fan-out)", "lower"),
     Metric("macs_per_sample", "MACs", "per sample", "multiply-accumulates of layers with analog input", "lower"),
+    Metric(
+        "firing_rate_step_cv_max",
+        "rate variation over steps",
+        "CV",
+        "largest over layers of the coefficient of "
+        "variation of a layer's firing rate across time steps (0 = the same rate at every step)",
+        "lower",
+    ),
     Metric("ann_macs_per_sample", "ANN MACs", "per sample", "dense MACs of the same network as an ANN (fvcore)"),
     Metric("est_energy_uj_per_sample", "est. energy", "µJ/sample", "SOPs × E_AC + MACs × E_MAC", "lower"),
     Metric("ann_energy_uj_per_sample", "ANN energy", "µJ/sample", "the same network's dense MACs × E_MAC"),
     Metric("energy_ratio_to_ann", "SNN/ANN energy", "×", "est. energy / ANN energy", "lower"),
+    Metric("weight_reads_per_sample", "weight reads", "per sample", "one per SOP and per MAC (energy.memory)"),
+    Metric("membrane_accesses_per_sample", "membrane accesses", "per sample", "a read and a write per neuron and step"),
+    Metric("threshold_reads_per_sample", "threshold reads", "per sample", "one per threshold value and step"),
+    Metric(
+        "est_memory_energy_uj_per_sample",
+        "est. memory energy",
+        "µJ/sample",
+        "weight, membrane and threshold accesses × their per-access energies (energy.memory; null when off)",
+        "lower",
+    ),
+    Metric(
+        "est_total_energy_uj_per_sample", "est. total energy", "µJ/sample", "est. energy + est. memory energy", "lower"
+    ),
     # measured GPU energy (NVML)
     Metric("gpu_energy_j", "GPU energy", "J", "training epochs + inference pass, NVML", "lower", True),
     Metric("gpu_energy_train_j", "GPU train energy", "J", "all training epochs, NVML", "lower", True),

@@ -36,7 +36,7 @@ from snnbench.results.store import CellStore, ResultsStore
 from snnbench.runner.progress import Progress
 from snnbench.seeds import seed_everything
 from snnbench.suite import Cell, Suite, cell_id_of, spec_to_dict
-from snnbench.train import fit
+from snnbench.train import fit, parameter_counts
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -229,6 +229,7 @@ def run_cell(
     seed_everything(spec.seed, spec.train.deterministic)
     bundle = data.get(cell)
     model = create_model(spec.model, bundle.info).to(device)
+    counts = parameter_counts(model, spec.train.variant, spec.train.bn_affine)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     resume = store.load_checkpoint()
@@ -236,6 +237,7 @@ def run_cell(
         _start(suite, cell, store, device, bundle, model)
     progress.cell_start(cell, spec.train.epochs)
     metrics, clean = _train(cell, store, device, model, bundle, data, progress, resume)
+    metrics.update(trainable_params=counts.trainable_params, threshold_params=counts.threshold_params)
     store.save_model(model)
     metrics.update(measure_cell(cell, store, device, model, bundle, data, clean))
     store.write_metrics({"status": "done", **metrics})
