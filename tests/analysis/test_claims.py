@@ -107,7 +107,7 @@ def test_too_few_seeds_are_inconclusive_even_with_a_large_difference():
     two = pick(claims(accuracy_cells([0.95, 0.96], [0.50, 0.52], seeds=(0, 1))), 1)
     assert (two.test, two.n, two.verdict, two.reason) == ("paired", 2, "inconclusive", "n=2 below 3")
     assert two.ci_low > 0  # the CI alone would support it
-    assert pick(claims(accuracy_cells([0.95, 0.96], [0.50, 0.52], seeds=(0, 1))), 1, depth=2).n_a == 2
+    assert (two.n_a, two.n_b) == (2, 2)
     one = pick(claims(accuracy_cells([0.95], [0.5], seeds=(0,))), 1)
     assert (one.test, one.n, one.effect, one.verdict) == ("none", 1, pytest.approx(0.45), "inconclusive")
     assert math.isnan(one.ci_low) and math.isnan(one.p)
@@ -123,6 +123,16 @@ def test_missing_metric_gives_no_data_with_the_reason():
             f"without {CLAIMS[number - 1].source}" and what in r.reason  # fmt: skip
     partial = frame([cell("stl", s, energy=1.0) for s in range(3)] + [cell("sl", s) for s in range(3)])
     assert pick(claims(partial), 5).reason == "3 finished sl cell(s) without est_energy_uj_per_sample"
+
+
+def test_failed_cells_are_left_out_and_repeated_seeds_count_once():
+    rows = [cell("stl", s, acc=a) for s, a in enumerate([0.95, 0.96, 0.97])]
+    rows += [cell("sl", s, acc=a) for s, a in enumerate([0.90, 0.90, 0.91])]
+    rows += [cell("sl", 3, acc=math.nan, status="failed"), cell("sl", 4, acc=math.nan, status="unfinished")]
+    rows += [{**cell("stl", 0, acc=0.99), "path": "other/root/stl-s0"}]  # seed 0 again: stl 0.97 on average
+    r = pick(claims(frame(rows)), 1)
+    assert (r.test, r.n, r.n_a, r.n_b) == ("paired", 3, 3, 3)
+    assert r.effect == pytest.approx((0.07 + 0.06 + 0.06) / 3) and r.mean_a == pytest.approx(0.9667, abs=1e-4)
 
 
 def test_no_finished_cells_gives_no_data_for_every_claim():
