@@ -163,6 +163,14 @@ def test_firing_band_is_the_spread_of_hidden_layer_rates():
     assert band.loc["tl", "hidden_layers"] == 1 and math.isnan(band.loc["tl", "firing_band"])
 
 
+def test_firing_band_falls_back_to_the_mean_of_per_step_rates():
+    cells = frame([cell("stl", 0, 2)])
+    layers = pd.DataFrame(lif_rows(cells.path[0], [0.1, math.nan, 0.5]))
+    layers.loc[2, "firing_rate_per_step"] = None
+    layers.at[2, "firing_rate_per_step"] = [0.2, 0.4, 0.6, 0.0]  # mean 0.3
+    assert firing_band_frame(cells, layers).loc[0, "firing_band"] == pytest.approx(0.2)
+
+
 def test_firing_band_claim_paired_at_the_largest_depth():
     stl_rates = [[0.10, 0.12, 0.11, 0.5], [0.10, 0.13, 0.12, 0.5], [0.09, 0.12, 0.10, 0.5]]  # bands .02 .03 .03
     sl_rates = [[0.20, 0.05, 0.01, 0.5], [0.25, 0.05, 0.02, 0.5], [0.20, 0.04, 0.01, 0.5]]  # bands .19 .23 .19
