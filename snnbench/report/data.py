@@ -136,7 +136,7 @@ class ReportData:
 
     @property
     def history(self) -> pd.DataFrame:
-        return self._long("history", _history_with_path)
+        return self._long("history", F.epochs_frame)
 
     @property
     def thresholds(self) -> pd.DataFrame:
@@ -145,16 +145,6 @@ class ReportData:
     @property
     def power(self) -> pd.DataFrame:
         return self._long("power", F.power_frame)
-
-
-def _history_with_path(*roots: str | Path) -> pd.DataFrame:
-    """Per-epoch records with the key columns and ``path`` (flat values only)."""
-
-    def rows(cell):
-        records = F._read(cell, "history.json", [])
-        return [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in records if isinstance(r, dict)]
-
-    return F._long_frame(roots, rows, ["epoch", "test_acc", "train_acc", "train_loss", "test_loss"])
 
 
 def noise_name(kind: Any, params: Any) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from snnbench.report.claims import claims_tables, claims_tidy
 from snnbench.report.comparisons import (
     failures_tables,
     failures_tidy,
@@ -52,6 +53,7 @@ SECTIONS: dict[str, Section] = {
         Section("thresholds", thresholds_tables, thresholds_tidy, "threshold statistics, init vs final"),
         Section("cost", cost_tables, cost_tidy, "training time, throughput, GPU energy, memory"),
         Section("stats", stats_tables, stats_tidy, "stl vs sl / tl: paired or Welch t-tests across seeds"),
+        Section("claims", claims_tables, claims_tidy, "each claim of the paper: effect, 95% CI, test, verdict"),
         Section("fusion", fusion_tables, fusion_tidy, "decision fusion across seeds or variants (joint decisions)"),
         Section("failures", failures_tables, failures_tidy, "failed or unfinished cells with their error"),
     )

@@ -185,6 +185,16 @@ def history_frame(*roots: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _epoch_rows(cell: CellStore) -> list[dict[str, Any]]:
+    records = _read(cell, HISTORY, [])
+    return [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in records if isinstance(r, dict)]
+
+
+def epochs_frame(*roots: str | Path) -> pd.DataFrame:
+    """Per-epoch records (flat values) led by the key columns and ended by ``path``, like the other long tables."""
+    return _long_frame(roots, _epoch_rows, ["epoch", "test_acc", "train_acc", "train_loss", "test_loss"])
+
+
 def _layer_rows(cell: CellStore) -> list[dict[str, Any]]:
     return [{"order": i, **row} for i, row in enumerate(_read(cell, LAYERS, [])) if isinstance(row, dict)]
 
