@@ -25,8 +25,10 @@ dropout_placement       every_block                 fc
 dropout_mask            per_sample                  per_step
 ======================  ==========================  ==========================
 
-A ``mlp`` has no conv layers, and each of its hidden fc layers is a block: both dropout placements put the
-dropout before every fc layer fed by spikes. The layers sit in a
+Dropout placement ``fc`` drops only the spikes that enter an fc layer: after the last conv block (before the
+flatten; values as after it) and after the hidden fc layer; where ``every_block`` also drops (after the other conv
+blocks) it keeps an ``nn.Identity``, so parameter names never depend on the placement. In a ``mlp`` every block
+feeds an fc layer: both placements are the same. The layers sit in a
 :class:`~snnbench.models.layers.SpikingSequential`: with compiled LIF kernels, each LIF layer and the max-pool after
 it run as one fused op (same values). Conv models keep their convolution weights channels-last, so their
 activations are channels-last from the first convolution on.
@@ -73,8 +75,12 @@ def make_lif(spec, feature_shape) -> LIF:
     )
 
 
-def _dropout(spec, opts: FamilyDefaults) -> list[nn.Module]:
-    return [SeqDropout(spec.dropout, mask=opts.dropout_mask)] if spec.dropout > 0 else []
+def _dropout(spec, opts: FamilyDefaults, active: bool = True) -> list[nn.Module]:
+    """The dropout after a spiking block: ``SeqDropout`` where the placement puts one, an ``nn.Identity`` where it
+    does not (so parameter names do not depend on the placement), nothing when ``model.dropout`` is 0."""
+    if spec.dropout <= 0:
+        return []
+    return [SeqDropout(spec.dropout, mask=opts.dropout_mask) if active else nn.Identity()]
 
 
 def _synaptic(layer: nn.Module, spec, opts: FamilyDefaults, bn: type[nn.Module], bn_size: int) -> list[nn.Module]:
@@ -89,10 +95,8 @@ def _synaptic(layer: nn.Module, spec, opts: FamilyDefaults, bn: type[nn.Module],
 
 
 def _head(spec, info, opts: FamilyDefaults, in_features: int, layers: list[nn.Module]) -> SpikingNet:
-    """Append the spiking output layer (after its dropout under placement ``fc``) and the population readout."""
+    """Append the spiking output layer and the population readout."""
     out = info.num_classes * spec.population
-    if opts.dropout_placement == "fc":
-        layers += _dropout(spec, opts)
     fc = nn.Linear(in_features, out, bias=layer_bias(opts.fc_bias, bn_follows=False))
     layers += [TimeFold(fc), make_lif(spec, (out,))]
     readout = PopulationReadout(info.num_classes, spec.population)
@@ -105,11 +109,10 @@ def mlp(spec, info) -> SpikingNet:
     width = spec.width or 256
     layers: list[nn.Module] = [TimeFold(nn.Flatten())]
     in_features = info.num_features
-    for i in range(spec.depth):
+    for _ in range(spec.depth):
         fc = nn.Linear(in_features, width, bias=layer_bias(opts.fc_bias, bn_follows=spec.batch_norm))
-        layers += [*_synaptic(fc, spec, opts, nn.BatchNorm1d, width), make_lif(spec, (width,))]
-        if opts.dropout_placement == "every_block" or i < spec.depth - 1:  # under fc, the head adds the last one
-            layers += _dropout(spec, opts)
+        # every block ends in spikes feeding an fc layer: both placements drop here
+        layers += [*_synaptic(fc, spec, opts, nn.BatchNorm1d, width), make_lif(spec, (width,)), *_dropout(spec, opts)]
         in_features = width
     return _head(spec, info, opts, in_features, layers)
 
@@ -144,15 +147,13 @@ def _conv_net(spec, info, opts: FamilyDefaults, channels: tuple[int, ...], fc_wi
         if i in pools:
             layers.append(TimeFold(nn.MaxPool2d(2)))
             h, w = h // 2, w // 2
-        if opts.dropout_placement == "every_block":
-            layers += _dropout(spec, opts)
+        # the last conv block feeds an fc layer (through the flatten): both placements drop there
+        layers += _dropout(spec, opts, active=opts.dropout_placement == "every_block" or i == len(channels) - 1)
     layers.append(TimeFold(nn.Flatten()))
     in_features = c * h * w
     if fc_width:
         fc = nn.Linear(in_features, fc_width, bias=layer_bias(opts.fc_bias, bn_follows=False))
-        before = _dropout(spec, opts) if opts.dropout_placement == "fc" else []
-        after = _dropout(spec, opts) if opts.dropout_placement == "every_block" else []
-        layers += [*before, TimeFold(fc), make_lif(spec, (fc_width,)), *after]
+        layers += [TimeFold(fc), make_lif(spec, (fc_width,)), *_dropout(spec, opts)]
         in_features = fc_width
     # channels-last convolution weights make every conv activation channels-last: BatchNorm and the LIF + max-pool
     # kernels vectorise over channels (docs/performance.md)
@@ -198,8 +199,9 @@ def stl_mnist(spec, info) -> SpikingNet:
     """The reference code's latest MNIST network (``depth`` 2):
 
     conv 5×5 (1→128, padding 2, no bias) – BN per step – LIF – max-pool 2; conv 5×5 (128→128) – BN per step – LIF
-    – max-pool 2; flatten; dropout (fresh mask per step) – fc 6272→2048 (no bias) – LIF; dropout per step – fc
-    2048→10·P (no bias) – LIF; population readout averaged over T.
+    – max-pool 2; dropout (fresh mask per step) – flatten – fc 6272→2048 (no bias) – LIF; dropout per step – fc
+    2048→10·P (no bias) – LIF; population readout averaged over T. (With ``model.dropout`` > 0 an ``nn.Identity``
+    follows the first block, where placement ``every_block`` would drop.)
 
     The dropout rate is ``model.dropout`` like every family's (default 0.0: no dropout); the reference trains with
     **0.5, which a suite sets explicitly** (``model.dropout: 0.5``). ``model.kernel_size: 3`` with
