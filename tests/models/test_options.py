@@ -209,7 +209,7 @@ def test_dropout_placement_in_the_conv_family(placement, first):
         "Linear",
         "LIF",
     ]
-    assert {m.mask for m in model.modules() if isinstance(m, SeqDropout)} == {"per_sample"}
+    assert {m.mask for m in model.modules() if isinstance(m, SeqDropout)} == {"per_step"}  # the conv default
     no_fc = build(name="conv", depth=2, width=4, fc_width=0, dropout=0.5, dropout_placement=placement)
     assert kinds(no_fc) == [*BLOCK, first, *BLOCK, "MaxPool2d", "SeqDropout", "Flatten", "Linear", "LIF"]
 
@@ -241,3 +241,23 @@ def test_cell_id_of_input_bias():
     default = cell_id_of(CellSpec())
     assert cell_id_of(CellSpec(model=ModelSpec(neuron=NeuronSpec(input_bias=False)))) == default
     assert cell_id_of(CellSpec(model=ModelSpec(neuron=NeuronSpec(input_bias=True)))) != default
+
+
+def test_dropout_defaults_per_family():
+    """conv and mlp: on the spikes entering fc layers, a fresh mask per step (benchmarks/dropout_default.py);
+    paper_mnist: after every block, one mask per sample, as it was first built; stl_mnist: as the reference."""
+
+    def dropouts(name, **kw):
+        model = build(name=name, depth=2, width=4, fc_width=8, dropout=0.5, **kw)
+        return [
+            (type(m).__name__, getattr(m, "mask", None))
+            for m in model.features
+            if isinstance(m, (SeqDropout, nn.Identity))
+        ]
+
+    drop, skip = ("SeqDropout", "per_step"), ("Identity", None)
+    assert dropouts("conv") == [skip, drop, drop]
+    assert dropouts("mlp") == [drop, drop]
+    assert dropouts("paper_mnist") == [("SeqDropout", "per_sample")] * 3
+    assert dropouts("stl_mnist") == [skip, drop, drop]
+    assert dropouts("conv", dropout_placement="every_block", dropout_mask="per_sample") == dropouts("paper_mnist")
