@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from snnbench.data import dataset_info
 from snnbench.models import SeqDropout, StepBatchNorm2d, TimeFold, create_model
+from snnbench.models.layers import _fusable
 from snnbench.neurons import LIF
 from snnbench.suite import ModelSpec, NeuronSpec, TrainSpec
 from snnbench.train import apply_variant, build_optimizer
@@ -154,6 +155,8 @@ def test_stl_mnist_builds_the_reference_layers():
     assert [(d.p, d.mask) for d in drops] == [(0.5, "per_step")] * 2
     thetas = [tuple(m.theta.shape) for m in model.modules() if isinstance(m, LIF)]
     assert thetas == [(128, 28, 28), (128, 14, 14), (2048,), (100,)]
+    f = model.features  # each conv block's LIF and max-pool stay adjacent: the fused LIF + pool kernels apply
+    assert [i for i in range(len(f) - 1) if _fusable(f[i], f[i + 1])] == [2, 7]
 
 
 def test_stl_mnist_earlier_version_has_3x3_kernels_and_no_batchnorm():
