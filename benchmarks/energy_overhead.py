@@ -3,8 +3,8 @@
     python benchmarks/energy_overhead.py                    # quick-suite mlp (depth 3, width 256) and conv depth 2
     python benchmarks/energy_overhead.py --nets mlp --rounds 15 --threads 2
 
-The workload is ``snnbench.train.evaluate`` on the mnist_digits test split (1,000 samples, T = 4, batch 100) with
-the same seeded encodings as the runner. ``off`` runs it as is; ``on`` runs the same call inside
+The workload is ``snnbench.measure.accuracy.evaluate`` on the mnist_digits test split (1,000 samples, T = 4,
+batch 100) with the same seeded encodings as the runner. ``off`` runs it as is; ``on`` runs the same call inside
 ``attach_probes(model, spiking_input=...)`` (all counters of ``measure_energy``: per-neuron spike totals, SOPs with
 conv fan-out maps, dense MACs, BatchNorm/pool elements). Rounds alternate the order (off/on, then on/off) so load
 from other processes hits both alike; the table gives, for wall time and for process CPU time (steadier on a

@@ -129,8 +129,7 @@ def _cifar10(request: DatasetRequest) -> Dataset:
         raise DataError(f"cannot read CIFAR-10 files in {folder}: {err}", where="dataset 'cifar10'") from err
 
 
-def _static_info(name: str, shape, T: int, description: str, expected: str, **conv: Any) -> DatasetInfo:
-    conv_defaults = {"channels": (32, 32), "width": 32, "fc_width": 128, "front_pool": 1, "pool_every": 1, **conv}
+def _static_info(name: str, shape, T: int, description: str, expected: str) -> DatasetInfo:
     return DatasetInfo(
         name=name,
         kind="static",
@@ -139,7 +138,6 @@ def _static_info(name: str, shape, T: int, description: str, expected: str, **co
         default_T=T,
         description=description,
         expected_files=expected,
-        conv_defaults=conv_defaults,
     )
 
 
@@ -178,10 +176,6 @@ def fashion_mnist(request: DatasetRequest) -> Dataset:
         8,
         "CIFAR-10 colour images, 32x32 RGB (50,000 train / 10,000 test, torchvision)",
         "ROOT/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta} (download: true fetches them)",
-        channels=(64, 128, 256),
-        width=64,
-        fc_width=256,
-        pool_every=None,
     )
 )
 def cifar10(request: DatasetRequest) -> Dataset:

@@ -241,7 +241,7 @@ def test_conv_only_keys_on_an_mlp_are_refused(write_suite, key):
     path = write_suite(f"name: t\nmodel:\n  name: mlp\n  depth: 1\n  {key}: {CONV_VALUES[key]}\n")
     text = error_of(path)
     assert re.match(rf".*suite\.yaml:5: 'model\.{key}' is .* but model 'mlp' has no use for it", text), text
-    assert text.endswith(f"(hint: remove model.{key}, or choose a model that reads it: conv, paper_mnist)")
+    assert text.endswith(f"(hint: remove model.{key}, or choose a model that reads it: conv, paper_mnist, stl_mnist)")
     assert error_of(write_suite(BASE), [f"model.{key}={CONV_VALUES[key]}"]).startswith(f"-o model.{key}=")
 
 
