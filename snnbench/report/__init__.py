@@ -21,8 +21,9 @@ from snnbench.report.table import Table
 
 # Which table section each figure kind belongs to (``--table`` selects figures too).
 PLOT_SECTIONS = {
-    "accuracy_depth": "accuracy", "noise_levels": "noise", "firing_layers": "layers", "energy_depth": "energy",
-    "thresholds_epochs": "thresholds", "training_curves": "accuracy", "power_timelines": "cost",
+    "accuracy_depth": "accuracy", "noise_levels": "noise", "firing_layers": "layers", "firing_steps": "layers",
+    "energy_depth": "energy", "thresholds_epochs": "thresholds", "training_curves": "accuracy",
+    "power_timelines": "cost",
 }  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -153,6 +154,46 @@ def firing_layers(data: ReportData) -> Iterator[Plot]:
         yield Plot(_stem("firing_layers", *values), title, fig)
 
 
+def _step_rates(group: pd.DataFrame) -> pd.DataFrame:
+    """Rows (layer, order, step, rate): the ``firing_rate_per_step`` lists of the layer rows, one row per step."""
+    rows = [
+        {"layer": r["layer"], "order": r.get("order", 0), "step": t + 1, "firing_rate": rate}
+        for _, r in group.iterrows()
+        if isinstance(r.get("firing_rate_per_step"), list)
+        for t, rate in enumerate(r["firing_rate_per_step"])
+    ]
+    return pd.DataFrame(rows, columns=["layer", "order", "step", "firing_rate"])
+
+
+def firing_steps(data: ReportData) -> Iterator[Plot]:
+    """Firing rate per time step of each spiking layer (the stability of signal transmission over time): one panel
+    per variant, one line per layer (mean over seeds), per group and depth."""
+    layers = data.layers
+    if "firing_rate_per_step" not in layers.columns:
+        return
+    layers = layers[(layers["status"] == "done") & layers["firing_rate_per_step"].map(lambda v: isinstance(v, list))]
+    keys = data.group_columns
+    for values, group in groupby(layers, [*keys, "depth"]):
+        variants = order_variants(group["variant"])
+        title = f"Firing rate per time step — {data.group_title(keys, values[:-1])}, depth {fmt.label(values[-1])}"
+        fig, axes = _figure(len(variants), title)
+        for ax, variant in zip(axes, variants, strict=True):
+            steps = _step_rates(group[group["variant"] == variant])
+            stats = steps.groupby(["order", "layer", "step"])["firing_rate"].mean().reset_index()
+            for i, ((_, layer), s) in enumerate(stats.groupby(["order", "layer"], sort=True)):
+                ax.plot(_numeric(s["step"]), s["firing_rate"], marker="o", ms=3, label=str(layer),
+                        color=matplotlib.colormaps["viridis"](i / max(1, stats["order"].nunique() - 1)))  # fmt: skip
+            ax.set_title(variant, fontsize=9, color=color(variant))
+            ax.set_xlabel("time step")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+            if ax is not axes[0]:
+                ax.sharey(axes[0])  # one scale: rates compare across variants
+        axes[0].set_ylabel("firing rate (spikes/neuron)")
+        axes[-1].legend(title="layer", fontsize=6, ncol=2)
+        yield Plot(_stem("firing_steps", *values), title, fig)
+
+
 def energy_depth(data: ReportData) -> Iterator[Plot]:
     done = data.done
     if "est_energy_uj_per_sample" not in done.columns:
@@ -252,8 +293,8 @@ def power_timelines(data: ReportData) -> Iterator[Plot]:
         yield Plot(_stem("power", *values), title, fig)
 
 
-PLOT_KINDS = (accuracy_depth, noise_levels, firing_layers, energy_depth, thresholds_epochs, training_curves,
-              power_timelines)  # fmt: skip
+PLOT_KINDS = (accuracy_depth, noise_levels, firing_layers, firing_steps, energy_depth, thresholds_epochs,
+              training_curves, power_timelines)  # fmt: skip
 
 
 def release(plot: Plot) -> None:

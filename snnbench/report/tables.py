@@ -250,11 +250,17 @@ def layers_tables(data: ReportData) -> list[Table]:
             for column, header, f in (
                 ("firing_rate", f"{variant} rate (spikes/neuron/step)", fmt.sig),
                 ("silent_fraction", f"{variant} silent (0–1)", fmt.acc),
+                ("firing_rate_step_cv", f"{variant} step CV", fmt.sig),
             ):
-                means = pd.to_numeric(g[column].mean(), errors="coerce") if column in group else pd.Series(dtype=float)
+                if column not in group or pd.to_numeric(group[column], errors="coerce").isna().all():
+                    continue
+                means = pd.to_numeric(g[column].mean(), errors="coerce")
                 text[header] = [f(means.get(layer)) for layer in order]
         title = f"Firing rate per layer — {data.group_title(keys, values[:-1])}, depth {fmt.label(values[-1])}"
-        note = "mean over seeds, measured on the test split; silent = share of neurons that never spiked"
+        note = (
+            "mean over seeds, measured on the test split; silent = share of neurons that never spiked; step CV = "
+            "coefficient of variation of the layer's firing rate across time steps (0 = the same rate every step)"
+        )
         tables.append(make_table("layers", slug("layers", *values), title, text.fillna(fmt.MISSING), None, note))
     return tables
 
