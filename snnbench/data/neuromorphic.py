@@ -185,7 +185,9 @@ def _official_split(spec: TonicSpec, request: DatasetRequest) -> EventFrames:
     return frames
 
 
-def _event_info(spec: TonicSpec, classes: int, T: int, description: str, **conv: Any) -> DatasetInfo:
+def _event_info(
+    spec: TonicSpec, classes: int, T: int, description: str, hflip_ok: bool = False, **conv: Any
+) -> DatasetInfo:
     return DatasetInfo(
         name=spec.name,
         kind="event",
@@ -195,6 +197,7 @@ def _event_info(spec: TonicSpec, classes: int, T: int, description: str, **conv:
         description=description,
         expected_files=f"{spec.layout} ({spec.how}; or data.download: true)",
         conv_defaults={"front_pool": 1, "fc_width": 256, **conv},
+        hflip_ok=hflip_ok,
     )
 
 
@@ -235,6 +238,7 @@ def dvs_gesture(request: DatasetRequest) -> EventFrames:
         10,
         10,
         "CIFAR10-DVS: CIFAR-10 images moved before a 128x128 DVS (10,000; stratified split)",
+        hflip_ok=True,
         channels=(64, 64, 64),
         width=64,
         front_pool=4,

@@ -129,7 +129,9 @@ def _cifar10(request: DatasetRequest) -> Dataset:
         raise DataError(f"cannot read CIFAR-10 files in {folder}: {err}", where="dataset 'cifar10'") from err
 
 
-def _static_info(name: str, shape, T: int, description: str, expected: str, **conv: Any) -> DatasetInfo:
+def _static_info(
+    name: str, shape, T: int, description: str, expected: str, hflip_ok: bool = False, **conv: Any
+) -> DatasetInfo:
     conv_defaults = {"channels": (32, 32), "width": 32, "fc_width": 128, "front_pool": 1, "pool_every": 1, **conv}
     return DatasetInfo(
         name=name,
@@ -140,6 +142,7 @@ def _static_info(name: str, shape, T: int, description: str, expected: str, **co
         description=description,
         expected_files=expected,
         conv_defaults=conv_defaults,
+        hflip_ok=hflip_ok,
     )
 
 
@@ -163,6 +166,7 @@ def mnist(request: DatasetRequest) -> Dataset:
         4,
         "Fashion-MNIST clothing images, 28x28 grey (60,000 train / 10,000 test, torchvision)",
         "ROOT/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (download: true fetches them)",
+        hflip_ok=True,
     )
 )
 def fashion_mnist(request: DatasetRequest) -> Dataset:
@@ -178,6 +182,7 @@ def fashion_mnist(request: DatasetRequest) -> Dataset:
         8,
         "CIFAR-10 colour images, 32x32 RGB (50,000 train / 10,000 test, torchvision)",
         "ROOT/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta} (download: true fetches them)",
+        hflip_ok=True,
         channels=(64, 128, 256),
         width=64,
         fc_width=256,

@@ -67,6 +67,7 @@ HASH_NEUTRAL: dict[KeyPath, Any] = {
     ("model", "fc_bias"): None,
     ("model", "neuron", "input_bias"): False,
     ("train", "init_from"): None,
+    ("data", "augment"): "none",
 }
 
 
