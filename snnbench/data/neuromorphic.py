@@ -185,9 +185,7 @@ def _official_split(spec: TonicSpec, request: DatasetRequest) -> EventFrames:
     return frames
 
 
-def _event_info(
-    spec: TonicSpec, classes: int, T: int, description: str, hflip_ok: bool = False, **conv: Any
-) -> DatasetInfo:
+def _event_info(spec: TonicSpec, classes: int, T: int, description: str, hflip_ok: bool = False) -> DatasetInfo:
     return DatasetInfo(
         name=spec.name,
         kind="event",
@@ -196,7 +194,6 @@ def _event_info(
         default_T=T,
         description=description,
         expected_files=f"{spec.layout} ({spec.how}; or data.download: true)",
-        conv_defaults={"front_pool": 1, "fc_width": 256, **conv},
         hflip_ok=hflip_ok,
     )
 
@@ -207,10 +204,6 @@ def _event_info(
         10,
         8,
         "N-MNIST: MNIST digits recorded by an ATIS camera on 3 saccades, 34x34 (60k / 10k, tonic)",
-        channels=(32, 32),
-        width=32,
-        fc_width=128,
-        pool_every=1,
     )
 )
 def nmnist(request: DatasetRequest) -> EventFrames:
@@ -223,9 +216,6 @@ def nmnist(request: DatasetRequest) -> EventFrames:
         11,
         16,
         "DVS128 Gesture: 11 hand gestures, 29 people, 128x128 DVS (1,077 / 264, tonic)",
-        channels=(64, 64, 64),
-        width=64,
-        front_pool=4,
     )
 )
 def dvs_gesture(request: DatasetRequest) -> EventFrames:
@@ -239,9 +229,6 @@ def dvs_gesture(request: DatasetRequest) -> EventFrames:
         10,
         "CIFAR10-DVS: CIFAR-10 images moved before a 128x128 DVS (10,000; stratified split)",
         hflip_ok=True,
-        channels=(64, 64, 64),
-        width=64,
-        front_pool=4,
     )
 )
 def cifar10_dvs(request: DatasetRequest) -> EventFrames:

@@ -22,7 +22,8 @@ from snnbench.registry import Registry
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is: its kind, one sample's frame shape ``(C, H, W)``, classes and defaults."""
+    """What a dataset is: its kind, one sample's frame shape ``(C, H, W)``, classes and default T. (What a model
+    family builds for a dataset lives with the models, :mod:`snnbench.models.defaults`.)"""
 
     name: str
     kind: str  # "static" | "event"
@@ -32,7 +33,6 @@ class DatasetInfo:
     description: str = ""
     builtin: bool = False  # ships with snnbench's dependencies: needs no files and no download
     expected_files: str = ""  # what must be under root, for the missing-data message
-    conv_defaults: dict[str, Any] = field(default_factory=dict)  # conv family defaults (channels, pooling)
     hflip_ok: bool = False  # a horizontal mirror keeps every class (data.augment: crop_flip is allowed)
 
     @property

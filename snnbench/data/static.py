@@ -129,10 +129,7 @@ def _cifar10(request: DatasetRequest) -> Dataset:
         raise DataError(f"cannot read CIFAR-10 files in {folder}: {err}", where="dataset 'cifar10'") from err
 
 
-def _static_info(
-    name: str, shape, T: int, description: str, expected: str, hflip_ok: bool = False, **conv: Any
-) -> DatasetInfo:
-    conv_defaults = {"channels": (32, 32), "width": 32, "fc_width": 128, "front_pool": 1, "pool_every": 1, **conv}
+def _static_info(name: str, shape, T: int, description: str, expected: str, hflip_ok: bool = False) -> DatasetInfo:
     return DatasetInfo(
         name=name,
         kind="static",
@@ -141,7 +138,6 @@ def _static_info(
         default_T=T,
         description=description,
         expected_files=expected,
-        conv_defaults=conv_defaults,
         hflip_ok=hflip_ok,
     )
 
@@ -183,10 +179,6 @@ def fashion_mnist(request: DatasetRequest) -> Dataset:
         "CIFAR-10 colour images, 32x32 RGB (50,000 train / 10,000 test, torchvision)",
         "ROOT/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta} (download: true fetches them)",
         hflip_ok=True,
-        channels=(64, 128, 256),
-        width=64,
-        fc_width=256,
-        pool_every=None,
     )
 )
 def cifar10(request: DatasetRequest) -> Dataset:

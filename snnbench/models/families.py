@@ -1,18 +1,35 @@
-"""Depth-parametrised model families: ``mlp``, ``conv`` (VGG-style) and the paper's MNIST net.
+"""Depth-parametrised model families: ``mlp``, ``conv`` (VGG-style) and the paper's MNIST nets.
 
 All end in a spiking fc layer of ``classes × population`` LIF neurons read out by :class:`PopulationReadout`.
 
 * ``mlp``: flatten, then ``depth`` × [fc(width) – BN – LIF], then fc(classes·P) – LIF. Default width 256; BatchNorm
-  (over batch and time) unless ``batch_norm: false``.
+  unless ``batch_norm: false``.
 * ``conv``: optional average-pool front (``front_pool``, for large DVS frames), then ``depth`` ×
-  [conv3×3(c) – BN – LIF] with 2×2 max-pooling spread evenly over the layers (every ``pool_every`` layers when
+  [conv k×k (c) – BN – LIF] with 2×2 max-pooling spread evenly over the layers (every ``pool_every`` layers when
   set, and only while the feature map stays ≥ 4×4), then flatten, an optional fc(fc_width) – LIF, and the output
-  layer. Default channels 32, fc_width 256.
-* ``paper_mnist``: the reference model, conv(128)–BN–LIF–pool × depth (2 in the paper), fc 2048–LIF, fc 10P–LIF.
+  layer. Sizes left null come from the dataset (:mod:`snnbench.models.defaults`).
+* ``paper_mnist``: conv(128)–BN–LIF–pool × depth, fc 2048–LIF, fc 10P–LIF with the conv family's layer options
+  (3×3, biases where no BN follows, BN over time, dropout after every block); kept so that its results reload.
+* ``stl_mnist``: the reference code's latest MNIST network, layer for layer (see :func:`stl_mnist`).
 
-The layers sit in a :class:`~snnbench.models.layers.SpikingSequential`: with compiled LIF kernels, each LIF layer
-and the max-pool after it run as one fused op (same values). Conv models keep their convolution weights
-channels-last, so their activations are channels-last from the first convolution on.
+Layer options (``model.kernel_size``, ``conv_bias``, ``fc_bias``, ``bn_mode``, ``dropout_placement``,
+``dropout_mask``) take the family's default when null (:class:`~snnbench.models.defaults.FamilyDefaults`):
+
+======================  ==========================  ==========================
+key                     mlp, conv, paper_mnist      stl_mnist
+======================  ==========================  ==========================
+kernel_size             3                           5
+conv_bias, fc_bias      where no BatchNorm follows  none
+bn_mode                 over_time                   per_step
+dropout_placement       every_block                 fc
+dropout_mask            per_sample                  per_step
+======================  ==========================  ==========================
+
+A ``mlp`` has no conv layers, and each of its hidden fc layers is a block: both dropout placements put the
+dropout before every fc layer fed by spikes. The layers sit in a
+:class:`~snnbench.models.layers.SpikingSequential`: with compiled LIF kernels, each LIF layer and the max-pool after
+it run as one fused op (same values). Conv models keep their convolution weights channels-last, so their
+activations are channels-last from the first convolution on.
 """
 
 from __future__ import annotations
@@ -20,9 +37,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snnbench.models.layers import PopulationReadout, SeqDropout, SpikingNet, SpikingSequential, TimeFold
+from snnbench.errors import SuiteError
+from snnbench.models.defaults import FamilyDefaults, conv_sizes, layer_bias, resolve_options
+from snnbench.models.layers import (
+    PopulationReadout,
+    SeqDropout,
+    SpikingNet,
+    SpikingSequential,
+    StepBatchNorm1d,
+    StepBatchNorm2d,
+    TimeFold,
+)
 from snnbench.models.registry import register_model
 from snnbench.neurons import LIF
+
+CONV_FAMILY = FamilyDefaults()
+STL_MNIST = FamilyDefaults(
+    kernel_size=5, conv_bias=False, fc_bias=False, bn_mode="per_step", dropout_placement="fc", dropout_mask="per_step"
+)
 
 
 def make_lif(spec, feature_shape) -> LIF:
@@ -37,33 +69,49 @@ def make_lif(spec, feature_shape) -> LIF:
         alpha=n.alpha,
         detach_reset=n.detach_reset,
         backend=n.backend,
+        input_bias=n.input_bias,
     )
 
 
-def _head(spec, info, in_features: int, layers: list[nn.Module]) -> SpikingNet:
-    """Append the spiking output layer and the population readout."""
+def _dropout(spec, opts: FamilyDefaults) -> list[nn.Module]:
+    return [SeqDropout(spec.dropout, mask=opts.dropout_mask)] if spec.dropout > 0 else []
+
+
+def _synaptic(layer: nn.Module, spec, opts: FamilyDefaults, bn: type[nn.Module], bn_size: int) -> list[nn.Module]:
+    """A conv/fc layer and its BatchNorm: ``TimeFold([layer, BN])`` (over time, or no BN) or ``TimeFold([layer])``
+    then a per-step BN (the layer keeps the same parameter names either way)."""
+    if not spec.batch_norm:
+        return [TimeFold(nn.Sequential(layer))]
+    if opts.bn_mode == "per_step":
+        step_bn = StepBatchNorm2d if bn is nn.BatchNorm2d else StepBatchNorm1d
+        return [TimeFold(nn.Sequential(layer)), step_bn(bn_size)]
+    return [TimeFold(nn.Sequential(layer, bn(bn_size)))]
+
+
+def _head(spec, info, opts: FamilyDefaults, in_features: int, layers: list[nn.Module]) -> SpikingNet:
+    """Append the spiking output layer (after its dropout under placement ``fc``) and the population readout."""
     out = info.num_classes * spec.population
-    layers += [TimeFold(nn.Linear(in_features, out)), make_lif(spec, (out,))]
+    if opts.dropout_placement == "fc":
+        layers += _dropout(spec, opts)
+    fc = nn.Linear(in_features, out, bias=layer_bias(opts.fc_bias, bn_follows=False))
+    layers += [TimeFold(fc), make_lif(spec, (out,))]
     readout = PopulationReadout(info.num_classes, spec.population)
     return SpikingNet(SpikingSequential(*layers), readout, depth=spec.depth, precision=spec.precision)
 
 
-def _dropout(spec) -> list[nn.Module]:
-    return [SeqDropout(spec.dropout)] if spec.dropout > 0 else []
-
-
 @register_model("mlp", description="fully connected: depth x [fc-BN-LIF], width 256")
 def mlp(spec, info) -> SpikingNet:
+    opts = resolve_options(spec, CONV_FAMILY)
     width = spec.width or 256
     layers: list[nn.Module] = [TimeFold(nn.Flatten())]
     in_features = info.num_features
-    for _ in range(spec.depth):
-        fc = [nn.Linear(in_features, width, bias=not spec.batch_norm)]
-        if spec.batch_norm:
-            fc.append(nn.BatchNorm1d(width))
-        layers += [TimeFold(nn.Sequential(*fc)), make_lif(spec, (width,)), *_dropout(spec)]
+    for i in range(spec.depth):
+        fc = nn.Linear(in_features, width, bias=layer_bias(opts.fc_bias, bn_follows=spec.batch_norm))
+        layers += [*_synaptic(fc, spec, opts, nn.BatchNorm1d, width), make_lif(spec, (width,))]
+        if opts.dropout_placement == "every_block" or i < spec.depth - 1:  # under fc, the head adds the last one
+            layers += _dropout(spec, opts)
         in_features = width
-    return _head(spec, info, in_features, layers)
+    return _head(spec, info, opts, in_features, layers)
 
 
 def pool_positions(depth: int, size: int, pool_every: int | None, min_size: int = 4) -> set[int]:
@@ -80,39 +128,40 @@ def pool_positions(depth: int, size: int, pool_every: int | None, min_size: int 
     return set(candidates[:max_pools])
 
 
-def _conv_net(spec, info, channels: tuple[int, ...], fc_width: int, pool_every: int | None) -> SpikingNet:
+def _conv_net(spec, info, opts: FamilyDefaults, channels: tuple[int, ...], fc_width: int, pool_every: int | None):
     c, h, w = info.shape
-    front = int(info.conv_defaults.get("front_pool", 1))
+    front = conv_sizes(info.name).front_pool
     layers: list[nn.Module] = []
     if front > 1:
         layers.append(TimeFold(nn.AvgPool2d(front)))
         h, w = h // front, w // front
     pools = pool_positions(len(channels), min(h, w), pool_every)
+    k = opts.kernel_size
     for i, out_c in enumerate(channels):
-        conv = [nn.Conv2d(c, out_c, 3, padding=1, bias=not spec.batch_norm)]
-        if spec.batch_norm:
-            conv.append(nn.BatchNorm2d(out_c))
-        layers += [TimeFold(nn.Sequential(*conv)), make_lif(spec, (out_c, h, w))]
+        conv = nn.Conv2d(c, out_c, k, padding=k // 2, bias=layer_bias(opts.conv_bias, bn_follows=spec.batch_norm))
+        layers += [*_synaptic(conv, spec, opts, nn.BatchNorm2d, out_c), make_lif(spec, (out_c, h, w))]
         c = out_c
         if i in pools:
             layers.append(TimeFold(nn.MaxPool2d(2)))
             h, w = h // 2, w // 2
-        layers += _dropout(spec)
+        if opts.dropout_placement == "every_block":
+            layers += _dropout(spec, opts)
     layers.append(TimeFold(nn.Flatten()))
     in_features = c * h * w
     if fc_width:
-        layers += [TimeFold(nn.Linear(in_features, fc_width)), make_lif(spec, (fc_width,)), *_dropout(spec)]
+        fc = nn.Linear(in_features, fc_width, bias=layer_bias(opts.fc_bias, bn_follows=False))
+        before = _dropout(spec, opts) if opts.dropout_placement == "fc" else []
+        after = _dropout(spec, opts) if opts.dropout_placement == "every_block" else []
+        layers += [*before, TimeFold(fc), make_lif(spec, (fc_width,)), *after]
         in_features = fc_width
     # channels-last convolution weights make every conv activation channels-last: BatchNorm and the LIF + max-pool
     # kernels vectorise over channels (docs/performance.md)
-    return _head(spec, info, in_features, layers).to(memory_format=torch.channels_last)
+    return _head(spec, info, opts, in_features, layers).to(memory_format=torch.channels_last)
 
 
 def _channels(spec, default: int) -> tuple[int, ...]:
     if spec.channels:
         if len(spec.channels) != spec.depth:
-            from snnbench.errors import SuiteError
-
             raise SuiteError(
                 f"model.channels has {len(spec.channels)} entries but model.depth is {spec.depth}",
                 hint="give one channel count per conv layer, or set model.width instead",
@@ -123,14 +172,43 @@ def _channels(spec, default: int) -> tuple[int, ...]:
 
 @register_model("conv", description="VGG-style: depth x [conv3x3-BN-LIF] with max-pooling, fc 256-LIF")
 def conv(spec, info) -> SpikingNet:
-    defaults = info.conv_defaults
-    channels = _channels(spec, int(defaults.get("width", 32)))
-    fc_width = spec.fc_width if spec.fc_width is not None else int(defaults.get("fc_width", 256))
-    return _conv_net(spec, info, channels, fc_width, spec.pool_every or defaults.get("pool_every"))
+    sizes = conv_sizes(info.name)
+    channels = _channels(spec, sizes.width)
+    fc_width = spec.fc_width if spec.fc_width is not None else sizes.fc_width
+    return _conv_net(
+        spec, info, resolve_options(spec, CONV_FAMILY), channels, fc_width, spec.pool_every or sizes.pool_every
+    )
 
 
-@register_model("paper_mnist", description="Sun et al. MNIST net: conv(128)-BN-LIF-pool x depth, fc 2048-LIF")
+@register_model(
+    "paper_mnist", description="conv(128)-BN-LIF-pool x depth, fc 2048-LIF with the conv family's options (3x3)"
+)
 def paper_mnist(spec, info) -> SpikingNet:
     channels = _channels(spec, 128)
     fc_width = spec.fc_width if spec.fc_width is not None else 2048
-    return _conv_net(spec, info, channels, fc_width, spec.pool_every or 1)
+    return _conv_net(spec, info, resolve_options(spec, CONV_FAMILY), channels, fc_width, spec.pool_every or 1)
+
+
+@register_model(
+    "stl_mnist",
+    description="Sun et al.'s latest MNIST net: conv5x5(128)-BN/step-LIF-pool x 2, drop/step-fc 2048-LIF, "
+    "drop/step-fc 10P-LIF, no biases; set model.dropout: 0.5 as they do",
+)
+def stl_mnist(spec, info) -> SpikingNet:
+    """The reference code's latest MNIST network (``depth`` 2):
+
+    conv 5×5 (1→128, padding 2, no bias) – BN per step – LIF – max-pool 2; conv 5×5 (128→128) – BN per step – LIF
+    – max-pool 2; flatten; dropout (fresh mask per step) – fc 6272→2048 (no bias) – LIF; dropout per step – fc
+    2048→10·P (no bias) – LIF; population readout averaged over T.
+
+    The dropout rate is ``model.dropout`` like every family's (default 0.0: no dropout); the reference trains with
+    **0.5, which a suite sets explicitly** (``model.dropout: 0.5``). ``model.kernel_size: 3`` with
+    ``model.batch_norm: false`` gives the earlier versions (3×3 kernels, BN defined but not applied). The other
+    reference settings are spec defaults (tau 0.5, theta 2.0 per neuron, arctan alpha 2, rate coding, MSE, Adam
+    1e-3 with weight decay 1e-6 on weights and thresholds alike, ExponentialLR 0.93, batch 50), except T (4 in the
+    latest version, 8 in the first: ``data.T``), the epochs (100) and the threshold jitter
+    (``model.neuron.theta_jitter: 1e-4`` for their ``hete`` 0.01).
+    """
+    channels = _channels(spec, 128)
+    fc_width = spec.fc_width if spec.fc_width is not None else 2048
+    return _conv_net(spec, info, resolve_options(spec, STL_MNIST), channels, fc_width, spec.pool_every or 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from snnbench.neurons import LIF
 from snnbench.neurons.fused import compile_enabled, lif_maxpool2d
@@ -27,22 +28,70 @@ class TimeFold(nn.Module):
 
 
 class SeqDropout(nn.Module):
-    r"""Dropout with one mask per sample shared by all time steps (a dropped neuron stays dropped for the sample):
-    :math:`y_t = x_t\, m / (1 - p)`, :math:`m = [r \ge p]`, :math:`r \sim U[0, 1)` drawn once per sample and unit.
-    (Thresholding a uniform draw: ``bernoulli_`` costs ~1 ms per step of the reference network on 2 CPU cores.)"""
+    r"""Dropout on a time-first sequence, :math:`y_t = x_t\, m_t / (1 - p)` with :math:`m_t = [r_t \ge p]`,
+    :math:`r_t \sim U[0, 1)` per unit.
 
-    def __init__(self, p: float = 0.5) -> None:
+    ``mask="per_sample"`` (default): one mask per sample shared by all time steps (:math:`m_t = m_0`, a dropped
+    neuron stays dropped for the sample). ``mask="per_step"``: a fresh mask at every step, as a dropout layer
+    called on each step's tensor separately. (Thresholding a uniform draw: ``bernoulli_`` costs ~1 ms per step of
+    the reference network on 2 CPU cores.)"""
+
+    MASKS = ("per_sample", "per_step")
+
+    def __init__(self, p: float = 0.5, mask: str = "per_sample") -> None:
         super().__init__()
+        if mask not in self.MASKS:
+            raise ValueError(f"mask must be one of {self.MASKS}, got {mask!r}")
         self.p = p
+        self.mask = mask
+
+    def keep_mask(self, x_seq: Tensor) -> Tensor:
+        """Boolean keep mask, ``[B, ...]`` (per sample, broadcast over time) or ``[T, B, ...]`` (per step)."""
+        return torch.rand_like(x_seq if self.mask == "per_step" else x_seq[0]) >= self.p
 
     def forward(self, x_seq: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x_seq
-        keep = torch.rand_like(x_seq[0]) >= self.p
-        return x_seq * keep.to(x_seq.dtype).div_(1 - self.p)
+        return x_seq * self.keep_mask(x_seq).to(x_seq.dtype).div_(1 - self.p)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}" + (f", mask={self.mask}" if self.mask != "per_sample" else "")
+
+
+class _StepBatchNorm:
+    r"""BatchNorm applied to each time step of ``[T, B, C, ...]`` separately, with one shared affine
+    (:math:`\gamma, \beta`) and one set of running statistics:
+
+    .. math:: y_t = \gamma\, \frac{x_t - \mu_t}{\sqrt{\sigma_t^2 + \epsilon}} + \beta
+
+    with :math:`\mu_t, \sigma_t^2` the statistics of step t over the batch (and space) in training. The running
+    statistics move once per step, :math:`\hat\mu \leftarrow (1 - m)\hat\mu + m \mu_t` for t = 0..T-1 in
+    order (T updates per batch); evaluation normalises every step with them. ``num_batches_tracked`` counts calls.
+    A subclass of the plain BatchNorm class, so parameters, buffers, the learning variants and the energy model
+    (folding into the preceding layer) treat it as one; the over-time mode is a ``TimeFold``-ed plain BatchNorm
+    (statistics over batch and time together)."""
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+        momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        batch_stats = self.training or self.running_mean is None
+        return torch.stack(
+            [
+                F.batch_norm(
+                    x, self.running_mean, self.running_var, self.weight, self.bias, batch_stats, momentum, self.eps
+                )
+                for x in x_seq
+            ]
+        )
+
+
+class StepBatchNorm1d(_StepBatchNorm, nn.BatchNorm1d):
+    __doc__ = _StepBatchNorm.__doc__
+
+
+class StepBatchNorm2d(_StepBatchNorm, nn.BatchNorm2d):
+    __doc__ = _StepBatchNorm.__doc__
 
 
 class PopulationReadout(nn.Module):
@@ -89,7 +138,7 @@ class SpikingSequential(nn.Sequential):
         i = 0
         while i < len(layers):
             if fuse and i + 1 < len(layers) and _fusable(layers[i], layers[i + 1]):
-                x_seq = lif_maxpool2d(x_seq, layers[i].theta, layers[i].params)
+                x_seq = lif_maxpool2d(layers[i].drive(x_seq), layers[i].theta, layers[i].params)
                 i += 2
             else:
                 x_seq = layers[i](x_seq)

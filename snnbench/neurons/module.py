@@ -33,11 +33,17 @@ def threshold_shape(feature_shape: Sequence[int], granularity: str) -> tuple[int
 
 
 class LIF(nn.Module):
-    """A layer of LIF neurons with a learnable threshold ``theta`` (see :mod:`snnbench.neurons.functional`).
+    r"""A layer of LIF neurons with a learnable threshold ``theta`` (see :mod:`snnbench.neurons.functional`).
 
     Input and output are time-first, ``[T, batch, *feature_shape]``; the output is spikes (0/1).
-    ``theta`` starts at ``theta_init`` plus Gaussian jitter of std ``theta_jitter`` (init heterogeneity).
-    Whether it trains is decided by the learning variant, not by this module.
+    ``theta`` starts at :math:`\theta_0 + \sigma z`, :math:`z \sim N(0, 1)` per threshold, with
+    :math:`\theta_0` = ``theta_init`` and :math:`\sigma` = ``theta_jitter``, the std **in threshold units** (init
+    heterogeneity; the reference code's ``hete`` h adds ``h * N(0, 1) / 100``, i.e. ``theta_jitter = h / 100``).
+
+    ``input_bias=True`` adds a trainable per-neuron bias ``b`` (zeros at init, the thresholds' shape) to the input
+    current, :math:`u[t] = \tau u[t-1] + I[t] + b`: it is added to ``I`` before the multi-step kernel
+    (:meth:`drive`), so every backend runs it. ``b`` is a synaptic parameter (it trains with the weights).
+    Whether ``theta`` or ``b`` train is decided by the learning variant, not by this module.
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class LIF(nn.Module):
         alpha: float | None = None,
         detach_reset: bool = False,
         backend: str = "auto",
+        input_bias: bool = False,
     ) -> None:
         super().__init__()
         self.feature_shape = tuple(int(n) for n in feature_shape)
@@ -64,17 +71,24 @@ class LIF(nn.Module):
         if theta_jitter > 0:
             theta = theta + theta_jitter * torch.randn_like(theta)
         self.theta = nn.Parameter(theta)
+        # registered only when asked for, so networks without it keep their state_dict keys
+        self.input_bias = nn.Parameter(torch.zeros_like(theta)) if input_bias else None
 
     @property
     def num_neurons(self) -> int:
         return int(torch.Size(self.feature_shape).numel())
 
+    def drive(self, x_seq: Tensor) -> Tensor:
+        """The input current the dynamics see: ``I[t] + b`` with the input bias, else ``I[t]`` itself."""
+        return x_seq if self.input_bias is None else x_seq + self.input_bias
+
     def forward(self, x_seq: Tensor) -> Tensor:
-        return lif_multistep(x_seq, self.theta, self.params, backend=self.backend)
+        return lif_multistep(self.drive(x_seq), self.theta, self.params, backend=self.backend)
 
     def extra_repr(self) -> str:
         p = self.params
         return (
             f"{self.feature_shape}, tau={p.tau}, theta={self.granularity}{tuple(self.theta.shape)}, "
             f"surrogate={p.surrogate.name}(alpha={p.surrogate.alpha})"
+            + (", input_bias=True" if self.input_bias is not None else "")
         )
