@@ -207,6 +207,12 @@ def _validate_top(loaded: LoadedSuite, data: dict[str, Any], where) -> tuple[str
     return name, description, matrix
 
 
+def _value_at(data: dict[str, Any], path: KeyPath) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
 def axis_settings(axis: str, value: Any) -> list[tuple[KeyPath, Any]]:
     """The (key path, value) pairs one matrix value sets: one for a key axis, one per key for a group axis."""
     path = canonical_key(axis)
@@ -222,6 +228,8 @@ def expand(loaded: LoadedSuite, data: dict[str, Any], override_where: dict[KeyPa
     cells: list[Cell] = []
     seen: dict[str, int] = {}
     axes = list(matrix)
+    # every key some value of a group axis sets: each cell records its resolved value, set by its group or not
+    grouped = {path for axis in axes for value in matrix[axis] for path, _ in axis_settings(str(axis), value)}
     for combo in itertools.product(*(enumerate(matrix[axis]) for axis in axes)):
         cell_data = copy.deepcopy(base)
         cell_where = dict(override_where or {})
@@ -232,6 +240,9 @@ def expand(loaded: LoadedSuite, data: dict[str, Any], override_where: dict[KeyPa
                 cell_where[path] = where(("matrix", axis, i))
                 values[".".join(path)] = setting
         spec = build_spec(CellSpec, cell_data, (), _where_fn(loaded, cell_where))
+        resolved = spec_to_dict(spec)
+        for path in sorted(grouped, key=lambda p: ".".join(p)):
+            values.setdefault(".".join(path), _value_at(resolved, path))
         cell_id = cell_id_of(spec)
         if cell_id in seen:
             continue  # two axes combinations that resolve to the same training configuration run once

@@ -154,6 +154,8 @@ def test_group_axis_sets_its_keys_together(write_suite):
         "model.depth": 2,
         "train.variant": "stl",
     }
+    # a key some group sets is recorded in every cell, resolved where the cell's group leaves it out
+    assert (suite.cells[2].axes["model.channels"], suite.cells[2].axes["model.depth"]) == (None, 2)
 
 
 def test_override_of_a_grouped_key_wins_in_every_cell(write_suite):
