@@ -151,14 +151,25 @@ def build_snnbench(
 def build_snnbench_family(T: int, precision: str = "fp32"):
     """The ``conv`` model family as ``snnbench run`` builds it (2 x [conv3x3(32)-BN-LIF-maxpool2], fc 256-LIF,
     fc 100-LIF, population readout, threshold init 1.0, dropout 0.5): the same network but for a third dropout
-    (the family drops out after every hidden spiking layer) and bias-free convolutions (BatchNorm follows)."""
+    (pinned to ``dropout_placement: every_block``, ``dropout_mask: per_sample``, the family's default when the
+    figures in docs/performance.md were taken: a dropout after every hidden spiking layer) and bias-free
+    convolutions (BatchNorm follows)."""
     from snnbench.data.registry import DatasetInfo
     from snnbench.models import create_model
     from snnbench.suite import ModelSpec, NeuronSpec
 
     neuron = NeuronSpec(tau=0.5, theta_init=1.0, threshold="neuron", surrogate="arctan", alpha=2.0)
     spec = ModelSpec(
-        name="conv", depth=2, width=32, fc_width=256, population=POP, dropout=0.5, neuron=neuron, precision=precision
+        name="conv",
+        depth=2,
+        width=32,
+        fc_width=256,
+        population=POP,
+        dropout=0.5,
+        dropout_placement="every_block",
+        dropout_mask="per_sample",
+        neuron=neuron,
+        precision=precision,
     )
     return create_model(spec, DatasetInfo("mnist", "static", (1, 28, 28), CLASSES))
 

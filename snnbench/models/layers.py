@@ -149,9 +149,9 @@ class SpikingSequential(nn.Sequential):
 class SpikingNet(nn.Module):
     """``features`` (time-first layers ending in spiking output neurons) followed by a population readout.
 
-    ``forward`` maps input ``[T, B, C, H, W]`` to class rates ``[B, classes]`` (fp32). ``precision="bf16"`` runs the
-    features under bfloat16 autocast: convolutions and linear layers in bf16, the LIF dynamics in fp32 (a bf16
-    input meets an fp32 threshold), spikes exact in either dtype.
+    ``forward`` maps input ``[T, B, C, H, W]`` to class rates ``[B, classes]`` (fp32; fp64 for a float64 model).
+    ``precision="bf16"`` runs the features under bfloat16 autocast: convolutions and linear layers in bf16, the LIF
+    dynamics in fp32 (a bf16 input meets an fp32 threshold), spikes exact in either dtype.
     """
 
     def __init__(
@@ -166,4 +166,4 @@ class SpikingNet(nn.Module):
     def forward(self, x_seq: Tensor) -> Tensor:
         with torch.autocast(x_seq.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             spikes = self.features(x_seq)
-        return self.readout(spikes.float())
+        return self.readout(spikes if spikes.dtype in (torch.float32, torch.float64) else spikes.float())

@@ -29,7 +29,12 @@ def registry_names(module: str, attr: str) -> Callable[[], list[str]]:
 class NeuronSpec:
     tau: float = spec_field(0.5, gt=0.0, le=1.0, doc="membrane decay factor per step, in (0, 1]")
     theta_init: float = spec_field(2.0, gt=0.0, doc="initial threshold")
-    theta_jitter: float = spec_field(0.0, ge=0.0, doc="std of Gaussian jitter added to the initial thresholds")
+    theta_jitter: float = spec_field(
+        0.0,
+        ge=0.0,
+        doc="std of the Gaussian jitter added to the initial thresholds, in threshold units (the reference code's "
+        "hete h adds h * N(0, 1) / 100: hete 0.01 is theta_jitter 1e-4)",
+    )
     threshold: str = spec_field("neuron", choices=("neuron", "channel", "layer"))
     surrogate: str = spec_field("arctan", choices=registry_names("snnbench.neurons", "SURROGATES"))
     alpha: float | None = spec_field(None, gt=0.0, doc="surrogate slope/width; null = the surrogate's default")
@@ -65,9 +70,15 @@ class ModelSpec:
         doc="BatchNorm statistics over T x batch, or per time step (shared "
         "affine and running statistics); null = the family's default",
     )
-    kernel_size: int | None = spec_field(None, ge=1, doc="conv kernel size; null = the family's default")
-    conv_bias: bool | None = spec_field(None, doc="conv layers have a bias; null = only where no BatchNorm follows")
-    fc_bias: bool | None = spec_field(None, doc="fc layers (hidden and output) have a bias; null = family's default")
+    kernel_size: int | None = spec_field(
+        None, ge=1, doc="conv kernel size, odd (padding k // 2); null = the family's default (3; stl_mnist 5)"
+    )
+    conv_bias: bool | None = spec_field(
+        None, doc="conv layers have a bias; null = the family's (only where no BatchNorm follows; stl_mnist none)"
+    )
+    fc_bias: bool | None = spec_field(
+        None, doc="fc layers (hidden and output) have a bias; null = the family's (as conv_bias; stl_mnist none)"
+    )
     precision: str = spec_field(
         "fp32",
         choices=("fp32", "bf16"),

@@ -9,8 +9,10 @@ variant   synaptic weights   spike thresholds
 ========  =================  ==================
 
 Parameters fall in three groups: thresholds (every LIF ``theta``), BatchNorm affine (gamma/beta) and synaptic
-(every other weight and bias). ``train.bn_affine`` decides the BatchNorm group: ``with_weights`` (trains exactly
-when the synaptic weights do — the default), ``always`` or ``frozen``. A frozen parameter gets
+(every other weight and bias, the LIF ``input_bias`` b of ``model.neuron.input_bias`` included: a per-neuron bias
+is a synaptic quantity, the control that separates "per-neuron offsets" from "learned thresholds").
+``train.bn_affine`` decides the BatchNorm group: ``with_weights`` (trains exactly when the synaptic weights do — the
+default), ``always`` or ``frozen``. A frozen parameter gets
 ``requires_grad=False`` and is left out of the optimiser, so training leaves it bit-for-bit unchanged (no weight
 decay, no momentum). BatchNorm running statistics are buffers, not parameters: they track the data in every variant.
 """
@@ -38,7 +40,7 @@ class ParameterGroups:
 
 
 def split_parameters(model: nn.Module) -> ParameterGroups:
-    thresholds = {id(m.theta) for m in model.modules() if isinstance(m, LIF)}
+    thresholds = {id(m.theta) for m in model.modules() if isinstance(m, LIF)}  # a LIF's input_bias is synaptic
     bn = {id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
     groups = ParameterGroups([], [], [])
     for p in model.parameters():

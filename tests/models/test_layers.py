@@ -123,3 +123,34 @@ def test_probe_counts_stay_exact_under_bf16_autocast():
     counter = next(c for c in probes.lif if c.site.module is lif)
     assert counter.per_neuron.tolist() == [261.0] * 4
     assert torch.tensor(261.0).bfloat16().item() == 260.0  # what an autocast count would have given
+
+
+def test_fused_lif_pool_path_adds_the_input_bias(monkeypatch):
+    """SpikingSequential's LIF + max-pool branch feeds the LIF's input bias to the fused op: the same values as the
+    layers one by one, and the bias gets the same gradient."""
+    import snnbench.models.layers as layers
+
+    torch.manual_seed(0)
+    neuron = NeuronSpec(theta_init=0.5, input_bias=True)
+    spec = ModelSpec(name="conv", depth=2, width=4, fc_width=8, population=2, neuron=neuron)
+    model = create_model(spec, DatasetInfo("toy", "static", (1, 8, 8), 3))
+    lifs = [m for m in model.modules() if isinstance(m, LIF)]
+    with torch.no_grad():
+        for lif in lifs:
+            lif.input_bias.uniform_(-0.3, 0.3)
+    calls = []
+    real = layers.lif_maxpool2d
+    monkeypatch.setattr(layers, "lif_maxpool2d", lambda *a: calls.append(1) or real(*a))
+    x = (torch.rand(4, 3, 1, 8, 8, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    results = []
+    for fuse in (False, True):
+        monkeypatch.setattr(layers, "compile_enabled", lambda device_type, fuse=fuse: fuse)
+        model.zero_grad()
+        out = model(x)
+        out.square().sum().backward()
+        results.append((out.detach(), [lif.input_bias.grad.clone() for lif in lifs]))
+    assert calls == [1]  # the second conv block's LIF + pool ran fused, once
+    assert torch.equal(results[0][0], results[1][0]) and results[0][0].sum() > 0
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(a, b)
+    assert any(g.abs().sum() > 0 for g in results[0][1])

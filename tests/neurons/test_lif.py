@@ -98,3 +98,35 @@ def test_unknown_surrogate_has_did_you_mean():
 
     with pytest.raises(UnknownNameError, match="did you mean 'arctan'"):
         create_surrogate("arctn")
+
+
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_input_bias_adds_to_the_current_every_step(backend):
+    # tau = 0.5, theta = 1, no input, b = 0.6 for neuron 0 and 0 for neuron 1:
+    # u0 = 0.6 ; u1 = 0.3 + 0.6 = 0.9 ; u2 = 0.45 + 0.6 = 1.05 -> spike, reset ; u3 = 0.6
+    lif = LIF((2,), theta_init=1.0, input_bias=True, backend=backend)
+    assert tuple(lif.input_bias.shape) == tuple(lif.theta.shape) == (2,)
+    assert torch.equal(lif.input_bias, torch.zeros(2))  # starts at zero: the same network as without it
+    with torch.no_grad():
+        lif.input_bias.copy_(torch.tensor([0.6, 0.0]))
+    spikes = lif(torch.zeros(4, 1, 2))
+    assert spikes[:, 0].tolist() == [[0, 0], [0, 0], [1, 0], [0, 0]]
+    spikes.sum().backward()
+    assert lif.input_bias.grad is not None and lif.input_bias.grad[0] != 0
+
+
+def test_input_bias_has_the_thresholds_shape_and_is_absent_by_default():
+    assert tuple(LIF((3, 4, 4), granularity="channel", input_bias=True).input_bias.shape) == (3, 1, 1)
+    assert tuple(LIF((3, 4, 4), granularity="layer", input_bias=True).input_bias.shape) == ()
+    assert set(dict(LIF((3,)).named_parameters())) == {"theta"}
+
+
+def test_theta_jitter_is_the_std_in_threshold_units():
+    """theta_jitter = 1e-4 (the reference's hete 0.01, which adds 0.01 * N(0, 1) / 100) gives thresholds of std
+    1e-4 around theta_init."""
+    torch.manual_seed(0)
+    theta = LIF((128, 28, 28), theta_init=2.0, theta_jitter=1e-4).theta.detach().double()
+    assert theta.numel() == 100352
+    assert abs(theta.std().item() - 1e-4) < 2e-6  # 100k samples: the std's standard error is ~2.2e-7
+    assert abs(theta.mean().item() - 2.0) < 2e-6
+    assert torch.equal(LIF((5,), theta_init=2.0).theta, torch.full((5,), 2.0))

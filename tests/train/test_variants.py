@@ -40,9 +40,10 @@ class ToyBundle:
         return torch.bernoulli(x.unsqueeze(0).expand(self.T, *x.shape), generator=generator)
 
 
-def trained_copy(variant, model_name="conv", bn_affine="with_weights"):
+def trained_copy(variant, model_name="conv", bn_affine="with_weights", input_bias=False):
     torch.manual_seed(0)
-    spec = ModelSpec(name=model_name, depth=2, width=4, fc_width=8, population=2, neuron=NeuronSpec(theta_init=0.5))
+    neuron = NeuronSpec(theta_init=0.5, input_bias=input_bias)
+    spec = ModelSpec(name=model_name, depth=2, width=4, fc_width=8, population=2, neuron=neuron)
     model = create_model(spec, INFO)
     before = copy.deepcopy(model.state_dict())
     train = TrainSpec(variant=variant, bn_affine=bn_affine, batch_size=20, lr=1e-2)
@@ -129,3 +130,17 @@ def test_adam_is_fused_on_cpu_and_matches_the_plain_update():
             opt.step()
     for (name, a), b in zip(model.named_parameters(), plain.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_input_bias_is_synaptic_frozen_in_tl_and_trained_in_sl():
+    """The LIF input bias b (u = tau u + I + b) trains with the weights: bit-for-bit unchanged under tl, moved under
+    sl and stl."""
+    model, before = trained_copy("tl", input_bias=True)
+    names = names_of(model)
+    biases = [n for n in names["synaptic"] if n.endswith("input_bias")]
+    assert len(biases) == 4 and not any(n.endswith("input_bias") for n in names["thresholds"] + names["bn_affine"])
+    assert not any(changed(model, before, biases).values())
+    assert all(changed(model, before, names["thresholds"]).values())
+    for variant in ("sl", "stl"):
+        model, before = trained_copy(variant, input_bias=True)
+        assert all(changed(model, before, biases).values()), variant
