@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from snnbench.suite import load_suite
 
@@ -118,6 +119,12 @@ def test_controls_init_from_smoke(tmp_path):
     select = "matrix.control=[{variant: sl}, {variant: tl, train.init_from: sl}]"
     proc = run_cli("controls.yaml", tmp_path, *TINY, "model.width=4", "model.fc_width=8", select)
     check_run(proc, tmp_path, "controls", 2)
+    # tl keeps its weights frozen, so after training they are still the ones sl learned
+    (sl_dir,) = (tmp_path / "controls").glob("*-sl-*")
+    (tl_dir,) = (tmp_path / "controls").glob("*-tl-*")
+    sl_state, tl_state = (torch.load(d / "model.pt", weights_only=True) for d in (sl_dir, tl_dir))
+    weights = [k for k in sl_state if k.endswith("weight") and sl_state[k].dim() > 1]
+    assert weights and all(torch.equal(sl_state[k], tl_state[k]) for k in weights)
 
 
 def test_input_bias_control_trains_as_many_parameters_as_stl():
