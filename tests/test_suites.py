@@ -53,7 +53,7 @@ def data_root(tmp_path_factory):
     make_cifar10(root)
     make_nmnist(root)
     make_dvs_gesture(root)
-    make_cifar10_dvs(root)
+    make_cifar10_dvs(root, per_class=10)  # the paper suites hold out 10 %: one recording per class
     return root
 
 
@@ -91,7 +91,7 @@ def test_depth_suite_smoke_gives_accuracy_energy_noise_tables_and_depth_plot(tmp
         ("quick.yaml", ["data.train_subset=60", "data.test_subset=30", "depth=[1]"]),
         ("noise.yaml", ["data.train_subset=60", "data.test_subset=30", "variant=[stl]"]),
         ("energy.yaml", [TINY_CONV, "dataset=[cifar10, dvs_gesture]", "depth=[2]"]),
-        ("paper.yaml", [TINY_CONV, "variant=[stl]", "model.depth=2"]),
+        ("paper.yaml", [TINY_CONV, "variant=[stl]", "model.depth=2", "model.channels=[8, 8]"]),
     ],
 )
 def test_suite_smoke(tmp_path, data_root, name, overrides):
@@ -102,4 +102,4 @@ def test_suite_smoke(tmp_path, data_root, name, overrides):
         (cell,) = (tmp_path / "res" / "paper").glob("cifar10_dvs-*")
         split = json.loads((cell / "provenance.json").read_text())["data_split"]
         assert split["test"]["method"] == split["train"]["method"] != "official"
-        assert split["test"]["test_fraction"] == 0.2
+        assert split["test"]["test_fraction"] == 0.1 and split["test"]["n_test"] == 10

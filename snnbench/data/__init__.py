@@ -11,12 +11,15 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from snnbench.data import builtin as _builtin  # noqa: F401  (registers the offline datasets)
 from snnbench.data import dvs_emulation, neuromorphic, static  # noqa: F401  (registers the real datasets)
+from snnbench.data.augment import AUGMENTS, augment_batch
 from snnbench.data.encoding import ENCODINGS, encode, input_is_spiking
 from snnbench.data.registry import DATASETS, DatasetInfo, DatasetRequest, dataset_info, register_dataset
+from snnbench.errors import SuiteError
 
 DATA_ROOT_ENV = "SNNBENCH_DATA_ROOT"
 
 __all__ = [
+    "AUGMENTS",
     "DATASETS",
     "DATA_ROOT_ENV",
     "ENCODINGS",
@@ -46,6 +49,7 @@ class DataBundle:
     test: Dataset
     T: int
     encoding: str
+    augment: str = "none"  # data.augment, applied to training batches only (augment_train)
 
     @property
     def spiking_input(self) -> bool:
@@ -66,6 +70,10 @@ class DataBundle:
             persistent_workers=num_workers > 0,
         )
 
+    def augment_train(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A *training* loader batch after ``data.augment`` (:mod:`snnbench.data.augment`); before encoding."""
+        return augment_batch(x, self.augment, generator)
+
     def to_input(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A loader batch as time-first network input ``[T, B, C, H, W]`` (encoding static images)."""
         return encode(x, self.T, self.encoding, self.info.kind, generator)
@@ -80,6 +88,12 @@ def _subset(dataset: Dataset, n: int | None) -> Dataset:
 def load_data(spec, seed: int = 0, *, root: str | os.PathLike | None = None, event_transform=None) -> DataBundle:
     """Build train and test splits for a :class:`~snnbench.suite.DataSpec`."""
     info = dataset_info(spec.dataset)
+    if spec.augment == "crop_flip" and not info.hflip_ok:
+        raise SuiteError(
+            f"data.augment is crop_flip, but a horizontal flip changes the class of some '{spec.dataset}' samples",
+            where="data.augment",
+            hint="use data.augment: crop (translation only) for digits and gestures",
+        )
     T = spec.T or info.default_T
     loader = DATASETS.get(spec.dataset)
     splits = {}
@@ -105,4 +119,5 @@ def load_data(spec, seed: int = 0, *, root: str | os.PathLike | None = None, eve
         test=_subset(splits["test"], spec.test_subset),
         T=T,
         encoding=spec.encoding,
+        augment=spec.augment,
     )

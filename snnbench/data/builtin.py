@@ -45,11 +45,20 @@ def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tensor_split(images: np.ndarray, labels: np.ndarray, split: str, test_fraction: float) -> TensorDataset:
+    """One split as a TensorDataset that carries ``split_info`` (recorded in each cell's provenance)."""
     train_idx, test_idx = stratified_split(labels, test_fraction)
     idx = train_idx if split == "train" else test_idx
     x = torch.from_numpy(images[idx].astype(np.float32))
     y = torch.from_numpy(labels[idx].astype(np.int64))
-    return TensorDataset(x, y)
+    dataset = TensorDataset(x, y)
+    dataset.split_info = {  # type: ignore[attr-defined]
+        "method": "stratified_fixed",  # built in: data.test_fraction does not apply
+        "seed": SPLIT_SEED,
+        "test_fraction": test_fraction,
+        "n_train": len(train_idx),
+        "n_test": len(test_idx),
+    }
+    return dataset
 
 
 @register_dataset(

@@ -185,7 +185,7 @@ def _official_split(spec: TonicSpec, request: DatasetRequest) -> EventFrames:
     return frames
 
 
-def _event_info(spec: TonicSpec, classes: int, T: int, description: str) -> DatasetInfo:
+def _event_info(spec: TonicSpec, classes: int, T: int, description: str, hflip_ok: bool = False) -> DatasetInfo:
     return DatasetInfo(
         name=spec.name,
         kind="event",
@@ -194,6 +194,7 @@ def _event_info(spec: TonicSpec, classes: int, T: int, description: str) -> Data
         default_T=T,
         description=description,
         expected_files=f"{spec.layout} ({spec.how}; or data.download: true)",
+        hflip_ok=hflip_ok,
     )
 
 
@@ -227,6 +228,7 @@ def dvs_gesture(request: DatasetRequest) -> EventFrames:
         10,
         10,
         "CIFAR10-DVS: CIFAR-10 images moved before a 128x128 DVS (10,000; stratified split)",
+        hflip_ok=True,
     )
 )
 def cifar10_dvs(request: DatasetRequest) -> EventFrames:

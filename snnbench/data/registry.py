@@ -33,6 +33,7 @@ class DatasetInfo:
     description: str = ""
     builtin: bool = False  # ships with snnbench's dependencies: needs no files and no download
     expected_files: str = ""  # what must be under root, for the missing-data message
+    hflip_ok: bool = False  # a horizontal mirror keeps every class (data.augment: crop_flip is allowed)
 
     @property
     def num_features(self) -> int:

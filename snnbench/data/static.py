@@ -129,7 +129,7 @@ def _cifar10(request: DatasetRequest) -> Dataset:
         raise DataError(f"cannot read CIFAR-10 files in {folder}: {err}", where="dataset 'cifar10'") from err
 
 
-def _static_info(name: str, shape, T: int, description: str, expected: str) -> DatasetInfo:
+def _static_info(name: str, shape, T: int, description: str, expected: str, hflip_ok: bool = False) -> DatasetInfo:
     return DatasetInfo(
         name=name,
         kind="static",
@@ -138,6 +138,7 @@ def _static_info(name: str, shape, T: int, description: str, expected: str) -> D
         default_T=T,
         description=description,
         expected_files=expected,
+        hflip_ok=hflip_ok,
     )
 
 
@@ -161,6 +162,7 @@ def mnist(request: DatasetRequest) -> Dataset:
         4,
         "Fashion-MNIST clothing images, 28x28 grey (60,000 train / 10,000 test, torchvision)",
         "ROOT/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (download: true fetches them)",
+        hflip_ok=True,
     )
 )
 def fashion_mnist(request: DatasetRequest) -> Dataset:
@@ -176,6 +178,7 @@ def fashion_mnist(request: DatasetRequest) -> Dataset:
         8,
         "CIFAR-10 colour images, 32x32 RGB (50,000 train / 10,000 test, torchvision)",
         "ROOT/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta} (download: true fetches them)",
+        hflip_ok=True,
     )
 )
 def cifar10(request: DatasetRequest) -> Dataset:

@@ -1,6 +1,9 @@
 """Interpret a loaded suite: apply ``-o`` overrides, validate, and expand the ``matrix`` into cells.
 
-Matrix axes multiply in the order written; the last axis varies fastest. Each cell's ``cell_id`` is the first 12
+Matrix axes multiply in the order written; the last axis varies fastest. An axis is a cell key (``train.lr``) or an
+alias, with a list of values; or a *group axis*, any other name, whose values are mappings of cell keys to values
+set together (e.g. one dataset with its own T and channels). An ``-o`` of a key that a group sets wins in every
+cell. Each cell's ``cell_id`` is the first 12
 hex digits of the SHA-256 of its training sections (``seed, data, model, train``) as canonical JSON, so the same
 training configuration has the same id in any suite and on any machine, and reruns find finished work.
 """
@@ -82,6 +85,7 @@ HASH_NEUTRAL: dict[KeyPath, Any] = {
     ("model", "fc_bias"): None,
     ("model", "neuron", "input_bias"): False,
     ("train", "init_from"): None,
+    ("data", "augment"): "none",
 }
 
 
@@ -153,6 +157,19 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     return canonical_key(key.strip()), parsed
 
 
+def _drop_from_groups(data: dict[str, Any], key_path: KeyPath) -> None:
+    """An ``-o`` of a key that a group axis sets wins in every cell: the key leaves the group's values (values that
+    become equal then make the same cell, which runs once)."""
+    matrix = data.get("matrix")
+    for axis, values in matrix.items() if isinstance(matrix, dict) else ():
+        if canonical_key(str(axis))[0] in TRAINING_SECTIONS or not isinstance(values, list):
+            continue
+        for group in values:
+            keys = [k for k in group if canonical_key(str(k)) == key_path] if isinstance(group, dict) else []
+            for key in keys:
+                del group[key]
+
+
 def load_suite(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Suite:
     """Load, override, validate and expand a suite file."""
     loaded = load_suite_file(path)
@@ -174,6 +191,7 @@ def load_suite(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
                 continue
             for axis in axes:
                 del matrix[axis]
+            _drop_from_groups(data, key_path)
         _set_path(data, key_path, value, where=f"-o {text}")
         override_where[key_path] = f"-o {text}"
     return expand(loaded, data, override_where)
@@ -216,13 +234,38 @@ def _validate_top(loaded: LoadedSuite, data: dict[str, Any], where) -> tuple[str
                 where=where(("matrix", axis)),
                 hint=f"e.g. {axis}: [a, b]",
             )
-        if canonical_key(str(axis))[0] not in TRAINING_SECTIONS:
+        if canonical_key(str(axis))[0] in TRAINING_SECTIONS:
+            continue
+        if not all(isinstance(v, dict) for v in values):
             raise SuiteError(
                 f"matrix axis '{axis}' is not a cell key",
                 where=where(("matrix", axis)),
-                hint="sweep keys under seed, data, model or train, or an alias: " + ", ".join(ALIASES),
+                hint="sweep keys under seed, data, model or train, or an alias: " + ", ".join(ALIASES) + "; or "
+                "make it a group axis whose values are mappings of such keys",
             )
+        for i, group in enumerate(values):
+            for key in group:
+                if canonical_key(str(key))[0] not in TRAINING_SECTIONS:
+                    raise SuiteError(
+                        f"group axis '{axis}' sets '{key}', which is not a cell key",
+                        where=where(("matrix", axis, i)),
+                        hint="use dotted keys under seed, data, model or train, or an alias: " + ", ".join(ALIASES),
+                    )
     return name, description, matrix
+
+
+def _value_at(data: dict[str, Any], path: KeyPath) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def axis_settings(axis: str, value: Any) -> list[tuple[KeyPath, Any]]:
+    """The (key path, value) pairs one matrix value sets: one for a key axis, one per key for a group axis."""
+    path = canonical_key(axis)
+    if path[0] in TRAINING_SECTIONS:
+        return [(path, value)]
+    return [(canonical_key(str(key)), v) for key, v in value.items()]
 
 
 def expand(loaded: LoadedSuite, data: dict[str, Any], override_where: dict[KeyPath, str] | None = None) -> Suite:
@@ -231,18 +274,25 @@ def expand(loaded: LoadedSuite, data: dict[str, Any], override_where: dict[KeyPa
     base = {k: v for k, v in data.items() if k not in SUITE_KEYS}
     cells: list[Cell] = []
     seen: dict[str, int] = {}
-    axes = [(axis, canonical_key(str(axis))) for axis in matrix]
-    for combo in itertools.product(*(enumerate(matrix[axis]) for axis, _ in axes)):
+    axes = list(matrix)
+    # every key some value of a group axis sets: each cell records its resolved value, set by its group or not
+    grouped = {path for axis in axes for value in matrix[axis] for path, _ in axis_settings(str(axis), value)}
+    for combo in itertools.product(*(enumerate(matrix[axis]) for axis in axes)):
         cell_data = copy.deepcopy(base)
         cell_where = dict(override_where or {})
         values: dict[str, Any] = {}
-        for (axis, path), (i, value) in zip(axes, combo, strict=True):
-            _set_path(cell_data, path, copy.deepcopy(value), where=where(("matrix", axis, i)), set_by=override_where)
-            cell_where[path] = where(("matrix", axis, i))
-            values[".".join(path)] = value
+        for axis, (i, value) in zip(axes, combo, strict=True):
+            for path, setting in axis_settings(str(axis), value):
+                where_set = where(("matrix", axis, i))
+                _set_path(cell_data, path, copy.deepcopy(setting), where=where_set, set_by=override_where)
+                cell_where[path] = where_set
+                values[".".join(path)] = setting
         cell_where_fn = _where_fn(loaded, cell_where)
         spec = build_spec(CellSpec, cell_data, (), cell_where_fn)
         check_cell(spec, cell_where_fn)
+        resolved = spec_to_dict(spec)
+        for path in sorted(grouped, key=lambda p: ".".join(p)):
+            values.setdefault(".".join(path), _value_at(resolved, path))
         cell_id = cell_id_of(spec)
         if cell_id in seen:
             continue  # two axes combinations that resolve to the same training configuration run once

@@ -127,6 +127,12 @@ class DataSpec:
     cache: bool = spec_field(True, doc="event datasets: cache binned frames on disk")
     cache_dir: str | None = spec_field(None, doc="frame cache directory; null = <root>/.snnbench-cache")
     test_fraction: float = spec_field(0.2, gt=0.0, lt=1.0, doc="share held out as test where a dataset has no split")
+    augment: str = spec_field(
+        "none",
+        choices=("none", "crop", "crop_flip"),
+        doc="training split only: random zero-padded crop (translation), plus a random horizontal flip "
+        "(crop_flip, not for digits or gestures); see docs/datasets.md",
+    )
     train_noise: TrainNoise | None = None
 
 

@@ -46,12 +46,14 @@ def train_epoch(
     on_batch: BatchCallback | None = None,
     input_transform: Callable | None = None,
 ) -> dict[str, float]:
-    """One pass over the shuffled training split; ``input_transform(x, generator)`` (e.g. noise) precedes encoding."""
+    """One pass over the shuffled training split: each batch is augmented (``bundle.augment_train``, ``data.augment``),
+    then ``input_transform(x, generator)`` (e.g. noise) runs, then encoding."""
     model.train()
     loader = bundle.loader("train", spec.batch_size, shuffle=True, seed=shuffle_seed(seed, epoch))
     loss_sum, correct, total = 0.0, 0, 0
     for i, (x, y) in enumerate(loader):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x = bundle.augment_train(x, generator)
         if input_transform is not None:
             x = input_transform(x, generator)
         rates = model(bundle.to_input(x, generator))

@@ -125,3 +125,55 @@ def test_slurm_section_is_validated_and_outside_the_cell_id(write_suite):
     assert [c.cell_id for c in suite.cells] == [c.cell_id for c in base.cells]
     with pytest.raises(SuiteError, match=r"unknown key 'slurm.partiton'.*did you mean 'partition'"):
         load_suite(write_suite(BASE + "slurm:\n  partiton: gpu\n", "bad.yaml"))
+
+
+GROUPS = """
+name: g
+data: {dataset: mnist_digits, T: 4}
+model: {name: conv}
+matrix:
+  setup:
+    - {dataset: mnist_digits, data.T: 2, model.channels: [8, 16], model.depth: 2}
+    - {dataset: dvs_digits, data.T: 6}
+  variant: [stl, sl]
+"""
+
+
+def test_group_axis_sets_its_keys_together(write_suite):
+    suite = load_suite(write_suite(GROUPS))
+    got = [(c.spec.data.dataset, c.spec.data.T, c.spec.model.channels, c.spec.train.variant) for c in suite.cells]
+    assert got == [
+        ("mnist_digits", 2, (8, 16), "stl"),
+        ("mnist_digits", 2, (8, 16), "sl"),
+        ("dvs_digits", 6, None, "stl"),
+        ("dvs_digits", 6, None, "sl"),
+    ]
+    assert suite.cells[0].axes == {
+        "data.dataset": "mnist_digits",
+        "data.T": 2,
+        "model.channels": [8, 16],
+        "model.depth": 2,
+        "train.variant": "stl",
+    }
+    # a key some group sets is recorded in every cell, resolved where the cell's group leaves it out
+    assert (suite.cells[2].axes["model.channels"], suite.cells[2].axes["model.depth"]) == (None, 2)
+
+
+def test_override_of_a_grouped_key_wins_in_every_cell(write_suite):
+    suite = load_suite(write_suite(GROUPS), ["T=3", "variant=stl"])
+    assert [(c.spec.data.dataset, c.spec.data.T) for c in suite.cells] == [("mnist_digits", 3), ("dvs_digits", 3)]
+    one = load_suite(write_suite(GROUPS), ["matrix.setup=[{dataset: dvs_digits}]"])
+    assert {(c.spec.data.dataset, c.spec.data.T) for c in one.cells} == {("dvs_digits", 4)}
+
+
+@pytest.mark.parametrize(
+    ("matrix", "pattern"),
+    [
+        ("  setup: [1, 2]", r"matrix axis 'setup' is not a cell key .*group axis"),
+        ("  setup: [{bogus.key: 1}]", r"group axis 'setup' sets 'bogus.key', which is not a cell key"),
+        ("  setup: [{data.T: 0}]", r"'data.T' is 0, must be >= 1"),
+    ],
+)
+def test_bad_group_axes_are_one_line_errors(write_suite, matrix, pattern):
+    with pytest.raises(SuiteError, match=pattern):
+        load_suite(write_suite(f"name: b\nmatrix:\n{matrix}\n"))

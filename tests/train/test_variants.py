@@ -36,6 +36,9 @@ class ToyBundle:
         gen = torch.Generator().manual_seed(seed) if shuffle else None
         return DataLoader(TensorDataset(self.x, self.y), batch_size=batch_size, shuffle=shuffle, generator=gen)
 
+    def augment_train(self, x, generator=None):
+        return x
+
     def to_input(self, x, generator=None):
         return torch.bernoulli(x.unsqueeze(0).expand(self.T, *x.shape), generator=generator)
 
