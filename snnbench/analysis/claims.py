@@ -5,10 +5,12 @@ Five claims (Sun et al., TCDS 2023), each a comparison of variant ``a`` with var
 
 1. ``stl`` reaches a higher test accuracy than ``sl`` (``test_acc``, 0–1), at each depth;
 2. ``stl`` reaches a higher test accuracy than ``tl``, at each depth;
-3. ``stl``'s firing rates stay within a narrower band across layers than ``sl``'s, at the largest depth: the *band
-   width* of a cell is ``W = max_l r_l − min_l r_l`` over its hidden LIF layers ``l`` (network order, the output
-   population excluded: the loss pins its rate to the one-hot target), ``r_l`` the layer's ``firing_rate``
-   (spikes / (neurons × T), per test sample); undefined with fewer than 2 hidden layers (:func:`firing_band_frame`);
+3. ``stl``'s firing rates stay within a narrower band across layers than ``sl``'s, at the largest depth: the
+   *relative band* of a cell is ``W = (max_l r_l − min_l r_l) / mean_l r_l`` over its hidden LIF layers ``l``
+   (network order, the output population excluded: the loss pins its rate to the one-hot target), ``r_l`` the
+   layer's ``firing_rate`` (spikes / (neurons × T), per test sample). It is scale-free: a network whose deep layers
+   fall silent has a wide relative band even when its absolute spread is small. Undefined with fewer than 2 hidden
+   layers or no spike at all (:func:`firing_band_frame`);
 4. ``stl`` is more robust to input noise than ``sl``: the normalised area under the accuracy-noise curve (nAUC,
    :func:`snnbench.analysis.robustness.normalised_auc`) is higher, per noise kind and depth (:func:`nauc_frame`);
 5. ``stl`` costs less estimated energy than ``sl`` (``est_energy_uj_per_sample``, µJ) at the largest depth.
@@ -65,7 +67,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(2, "accuracy_stl_tl", "stl reaches a higher test accuracy than tl", "test_acc", "accuracy 0-1",
           "stl", "tl", True, False, "test_acc"),
     Claim(3, "firing_band", "stl keeps per-layer firing rates within a narrower band than sl in the deepest net",
-          "firing_band", "spikes/neuron/step", "stl", "sl", False, True, "per-layer firing rates (>= 2 hidden LIF)"),
+          "firing_band", "relative spread", "stl", "sl", False, True, "per-layer firing rates (>= 2 hidden LIF)"),
     Claim(4, "noise_nauc", "stl is more robust to input noise than sl", "nauc", "nAUC 0-1", "stl", "sl", True,
           False, "noise rows"),
     Claim(5, "energy_deep", "stl needs less estimated energy per sample than sl in the deepest net",
@@ -143,8 +145,8 @@ def _layer_rate(row: pd.Series) -> float:
 
 def firing_band_frame(cells: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
     """Per finished cell: ``hidden_layers`` (LIF layers but the last, the output population) and ``firing_band``
-    (max − min of their firing rates, spikes/neuron/step; NaN with fewer than 2 hidden layers or a missing rate),
-    with the cell's columns."""
+    ((max − min) / mean of their firing rates, dimensionless; NaN with fewer than 2 hidden layers, a missing rate or
+    no spike at all), with the cell's columns."""
     done = cells[cells["status"] == "done"]
     out = []
     if not layers.empty and "kind" in layers.columns:
@@ -153,10 +155,9 @@ def firing_band_frame(cells: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame
             lif = lif.sort_values(["path", "order"], kind="stable")
         for path, rows in lif.groupby("path", sort=False):
             rates = [_layer_rate(r) for _, r in rows.iterrows()][:-1]
-            ok = len(rates) >= 2 and not any(_nan(r) for r in rates)
-            out.append(
-                {"path": path, "hidden_layers": len(rates), "firing_band": max(rates) - min(rates) if ok else NAN}
-            )
+            ok = len(rates) >= 2 and not any(_nan(r) for r in rates) and sum(rates) > 0
+            band = (max(rates) - min(rates)) / (sum(rates) / len(rates)) if ok else NAN
+            out.append({"path": path, "hidden_layers": len(rates), "firing_band": band})
     per_cell = pd.DataFrame(out, columns=["path", "hidden_layers", "firing_band"])
     return done.merge(per_cell, on="path", how="inner")
 

@@ -153,13 +153,13 @@ def lif_rows(path, rates):
 def test_firing_band_is_the_spread_of_hidden_layer_rates():
     cells = frame([cell("stl", 0, 3), cell("sl", 0, 3), cell("tl", 0, 1)])
     layers = pd.DataFrame(
-        lif_rows(cells.path[0], [0.10, 0.30, 0.20, 0.90])  # output 0.90 excluded: band 0.30 - 0.10
+        lif_rows(cells.path[0], [0.10, 0.30, 0.20, 0.90])  # output 0.90 excluded: band (0.30 - 0.10) / 0.20
         + lif_rows(cells.path[1], [0.02, 0.40, 0.05, 0.0])[::-1]  # rows shuffled: ``order`` restores them
         + lif_rows(cells.path[2], [0.2, 0.5])  # one hidden layer: no band
     )
     band = firing_band_frame(cells, layers).set_index("variant")
-    assert band.loc["stl", "firing_band"] == pytest.approx(0.20) and band.loc["stl", "hidden_layers"] == 3
-    assert band.loc["sl", "firing_band"] == pytest.approx(0.38)
+    assert band.loc["stl", "firing_band"] == pytest.approx(1.0) and band.loc["stl", "hidden_layers"] == 3
+    assert band.loc["sl", "firing_band"] == pytest.approx(0.38 / (0.47 / 3))
     assert band.loc["tl", "hidden_layers"] == 1 and math.isnan(band.loc["tl", "firing_band"])
 
 
@@ -168,21 +168,39 @@ def test_firing_band_falls_back_to_the_mean_of_per_step_rates():
     layers = pd.DataFrame(lif_rows(cells.path[0], [0.1, math.nan, 0.5]))
     layers.loc[2, "firing_rate_per_step"] = None
     layers.at[2, "firing_rate_per_step"] = [0.2, 0.4, 0.6, 0.0]  # mean 0.3
-    assert firing_band_frame(cells, layers).loc[0, "firing_band"] == pytest.approx(0.2)
+    assert firing_band_frame(cells, layers).loc[0, "firing_band"] == pytest.approx(0.2 / 0.2)
+
+
+def test_a_network_whose_deep_layers_fall_silent_has_a_wide_band():
+    """Scale-free: rates 0.05 -> 0.01 -> 0.0 span less than 0.1 -> 0.15 -> 0.12 in absolute terms, but more in
+    relative ones (the band the claim is about)."""
+    cells = frame([cell("stl", 0, 3), cell("sl", 0, 3)])
+    layers = pd.DataFrame(
+        lif_rows(cells.path[0], [0.10, 0.15, 0.12, 0.5]) + lif_rows(cells.path[1], [0.05, 0.01, 0.0, 0.5])
+    )
+    band = firing_band_frame(cells, layers).set_index("variant")["firing_band"]
+    assert band["stl"] == pytest.approx(0.05 / (0.37 / 3)) and band["sl"] == pytest.approx(0.05 / (0.06 / 3))
+    assert band["sl"] > band["stl"]
 
 
 def test_firing_band_claim_paired_at_the_largest_depth():
-    stl_rates = [[0.10, 0.12, 0.11, 0.5], [0.10, 0.13, 0.12, 0.5], [0.09, 0.12, 0.10, 0.5]]  # bands .02 .03 .03
-    sl_rates = [[0.20, 0.05, 0.01, 0.5], [0.25, 0.05, 0.02, 0.5], [0.20, 0.04, 0.01, 0.5]]  # bands .19 .23 .19
+    stl_rates = [[0.10, 0.12, 0.11, 0.5], [0.10, 0.13, 0.12, 0.5], [0.09, 0.12, 0.10, 0.5]]
+    sl_rates = [[0.20, 0.05, 0.01, 0.5], [0.25, 0.05, 0.02, 0.5], [0.20, 0.04, 0.01, 0.5]]
+
+    def band(rates):
+        hidden = rates[:-1]
+        return (max(hidden) - min(hidden)) / (sum(hidden) / len(hidden))
+
     rows, layers = [], []
     for seed in range(3):
         for variant, rates in (("stl", stl_rates[seed]), ("sl", sl_rates[seed])):
             rows += [cell(variant, seed, 1), cell(variant, seed, 3)]
             layers += lif_rows(rows[-2]["path"], [0.1, 0.5]) + lif_rows(rows[-1]["path"], rates)
     r = pick(claims(frame(rows), pd.DataFrame(layers)), 3)
-    assert (r.depth, r.test, r.n, r.unit, r.direction) == (3, "paired", 3, "spikes/neuron/step", "stl < sl")
-    assert (r.mean_a, r.mean_b) == pytest.approx((0.08 / 3, 0.61 / 3))
-    assert r.effect == pytest.approx((0.08 - 0.61) / 3) and r.ci_high < 0 and r.verdict == "supported"
+    assert (r.depth, r.test, r.n, r.unit, r.direction) == (3, "paired", 3, "relative spread", "stl < sl")
+    stl, sl = sum(map(band, stl_rates)) / 3, sum(map(band, sl_rates)) / 3
+    assert (r.mean_a, r.mean_b) == pytest.approx((stl, sl))
+    assert r.effect == pytest.approx(stl - sl) and r.ci_high < 0 and r.verdict == "supported"
 
 
 def noise_rows(path, accs, kind="gaussian", params="{}", levels=(0.0, 0.1, 0.3)):
@@ -258,8 +276,10 @@ def test_claims_from_a_results_directory(tmp_path):
     assert verdicts == {
         (1, None): ("supported", "paired", 3),
         (2, None): ("no data", "none", 0),
-        (3, None): ("supported", "paired", 3),  # bands 0.01 vs 0.1 + 0.01 seed
+        (3, None): ("supported", "paired", 3),  # bands 0.01 / 0.1033 vs (0.1 + 0.01 seed) / ((0.4 + 0.01 seed) / 3)
         (4, 'gaussian {"clip":true}'): ("supported", "paired", 3),
         (5, None): ("supported", "paired", 3),
     }
-    assert pick(rows, 3).effect == pytest.approx(-0.10) and pick(rows, 5).effect == pytest.approx(-1.1)
+    sl_bands = [(0.1 + 0.01 * s) / ((0.4 + 0.01 * s) / 3) for s in range(3)]
+    assert pick(rows, 3).effect == pytest.approx(0.01 / (0.31 / 3) - sum(sl_bands) / 3)
+    assert pick(rows, 5).effect == pytest.approx(-1.1)

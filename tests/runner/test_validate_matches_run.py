@@ -33,7 +33,7 @@ CORPUS = [
     ("noise:\n  sweeps:\n    - {kind: event_background, levels: [0.5]}\n", (), r"suite.yaml:8:.*whole number"),
     ("", ("data.train_noise={kind: event_drop, level: 0.1}",), r"-o data.train_noise=.*event_drop"),
     ("", ("data.train_noise={kind: gaussian, level: 0.1, params: {nope: 1}}",), r"-o data.train_noise=.*nope"),
-    ("", ("model.name=conv", "model.channels=[4, 4]"), r"suite.yaml:3: model.channels has 2 entries"),
+    ("", ("model.name=conv", "model.channels=[4, 4]"), r"-o model.channels=\[4, 4\]: 'model.channels' has 2 entries"),
     ("", ("model.name=conv", "model.depth=12"), None),  # builds (pooling stops at 4x4): both must accept
 ]
 
@@ -50,14 +50,13 @@ def _error(call) -> str | None:
 def test_validate_and_run_give_the_same_verdict(tmp_path, monkeypatch, extra, overrides, pattern):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "suite.yaml").write_text(textwrap.dedent(BASE).lstrip() + extra)
-    suite = load_suite("suite.yaml", overrides)
-    validate_error = _error(lambda: check_suite(suite))
+    validate_error = _error(lambda: check_suite(load_suite("suite.yaml", overrides)))  # what `validate` does
     started = []
     monkeypatch.setattr("snnbench.runner.suite.run_cell", lambda *a, **k: started.append(a) or {})
-    run_error = _error(lambda: run_suite(suite, tmp_path / "results", device="cpu"))
+    run_error = _error(lambda: run_suite(load_suite("suite.yaml", overrides), tmp_path / "results", device="cpu"))
     assert validate_error == run_error
     if pattern is None:
-        assert validate_error is None and len(started) == len(suite.cells)
+        assert validate_error is None and len(started) == len(load_suite("suite.yaml", overrides).cells)
     else:
         assert validate_error is not None and not started
         assert re.search(pattern, validate_error), validate_error
