@@ -25,6 +25,7 @@ from snnbench import errors
 from snnbench.errors import LaunchError, SnnbenchError
 from snnbench.results import ResultsStore
 from snnbench.runner.device import default_threads, resolve_device, set_threads
+from snnbench.runner.preflight import check_suite
 from snnbench.runner.progress import Progress
 from snnbench.runner.suite import run_suite
 from snnbench.suite import Cell, Suite, load_suite
@@ -243,6 +244,7 @@ def run_parallel(
         resolve_device(device)  # one-line DeviceError before any worker starts
     suite_path, results, data_root = absolute(suite_path), absolute(results), absolute(data_root)
     suite = load_suite(suite_path, list(overrides))
+    check_suite(suite)  # a suite error in one line before any worker starts
     store = ResultsStore(results)
     store.open_suite(suite.name, suite.description)
     summary = ParallelSummary(total=len(suite.cells))

@@ -23,6 +23,7 @@ from snnbench.results import ResultsStore
 from snnbench.results.store import atomic_write_json, read_json
 from snnbench.runner.device import set_threads
 from snnbench.runner.pool import absolute, count_finished, runnable
+from snnbench.runner.preflight import check_suite
 from snnbench.runner.suite import run_suite
 from snnbench.suite import Cell, Suite, load_suite
 
@@ -242,6 +243,7 @@ def submit_slurm(
         raise LaunchError(f"unknown executor '{executor}'", hint="use slurm or local")
     suite_path, results, data_root = absolute(suite_path), absolute(results), absolute(data_root)
     suite = load_suite(suite_path, list(overrides))
+    check_suite(suite)  # what every job would check first: fail here, in one line, before anything is submitted
     store = ResultsStore(results)
     suite_dir = store.open_suite(suite.name, suite.description)
     cells = cells_to_submit(suite, results, retry_failed=retry_failed)

@@ -61,3 +61,20 @@ def test_validate_and_run_give_the_same_verdict(tmp_path, monkeypatch, extra, ov
         assert validate_error is not None and not started
         assert re.search(pattern, validate_error), validate_error
         assert "\n" not in validate_error
+
+
+def test_scale_out_checks_the_suite_before_submitting_or_starting_workers(tmp_path, monkeypatch):
+    """`--launcher slurm|submitit-local` and `--workers` make the same checks up front: nothing is submitted."""
+    from snnbench.runner.pool import run_parallel
+    from snnbench.runner.slurm import submit_slurm
+
+    monkeypatch.chdir(tmp_path)
+    bad = "noise:\n  sweeps:\n    - {kind: salt_pepper, levels: [1.5]}\n"
+    (tmp_path / "suite.yaml").write_text(textwrap.dedent(BASE).lstrip() + bad)
+    for launch in (
+        lambda: submit_slurm("suite.yaml", [], tmp_path / "results", executor="local", gpus_per_job=0),
+        lambda: run_parallel("suite.yaml", [], tmp_path / "results", devices=["cpu", "cpu"]),
+    ):
+        message = _error(launch)
+        assert message is not None and re.search(r"suite.yaml:8: noise kind 'salt_pepper'", message), message
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob(".submitit"))
