@@ -19,9 +19,10 @@ import torch
 
 from snnbench.data import dataset_info
 from snnbench.data.noise import check_noise_spec
-from snnbench.errors import ResultsError, SnnbenchError, SuiteError
+from snnbench.errors import DeviceError, ResultsError, SnnbenchError, SuiteError
 from snnbench.measure.power import create_power_meter
 from snnbench.models import create_model
+from snnbench.models.layers import StepBatchNorm1d
 from snnbench.runner.cell import DataCache, init_source, init_source_id
 from snnbench.suite import Cell, Suite, spec_to_dict
 
@@ -67,11 +68,42 @@ def check_init_sources(suite: Suite, cells: list[Cell], results_root: Path) -> N
             )
 
 
+def check_device(suite: Suite, cells: list[Cell], device: torch.device) -> None:
+    """A LIF backend the device cannot run (``triton`` needs CUDA) fails here, not inside the first cell."""
+    for cell in cells:
+        if cell.spec.model.neuron.backend == "triton" and device.type != "cuda":
+            raise DeviceError(
+                f"model.neuron.backend: triton needs a CUDA device, this run is on {device}",
+                where=suite.where(("model", "neuron", "backend"), cell),
+                hint="use backend: auto (the fastest backend the device has) or run with --device cuda",
+            )
+
+
+def check_last_batch(suite: Suite, cell: Cell, bundle) -> None:
+    """BatchNorm over fc features needs more than one value per feature in every training batch: the last batch of
+    ``n_train mod batch_size`` samples (times T when statistics are over T × batch) must not hold a single one."""
+    spec = cell.spec
+    last = len(bundle.train) % spec.train.batch_size
+    if last != 1 or not spec.model.batch_norm:
+        return
+    with torch.device("meta"):
+        model = create_model(spec.model, bundle.info)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    if any(last * (1 if isinstance(m, StepBatchNorm1d) else bundle.T) == 1 for m in norms):
+        raise SuiteError(
+            f"the last training batch holds 1 sample ({len(bundle.train)} samples, batch {spec.train.batch_size}, "
+            f"T {bundle.T}): BatchNorm cannot train on a single value per feature",
+            where=suite.where(("train", "batch_size"), cell),
+            hint="change train.batch_size or data.train_subset so the last batch has 2 samples or more",
+        )
+
+
 def preflight(suite: Suite, cells: list[Cell], device: torch.device, data: DataCache) -> None:
-    """Fail before any training on what would fail later: :func:`check_suite`, datasets missing, GPU power
-    required but unmeasurable."""
+    """Fail before any training on what would fail later: :func:`check_suite`, a backend the device lacks,
+    datasets missing, a last batch BatchNorm cannot train on, GPU power required but unmeasurable."""
     check_suite(suite, cells)
+    check_device(suite, cells, device)
     if any(c.spec.power.mode == "required" for c in cells):
         create_power_meter(device, required=True).close()
     for cell in cells:
-        data.get(cell)
+        check_last_batch(suite, cell, data.get(cell))
