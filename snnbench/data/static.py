@@ -36,6 +36,12 @@ def missing_data_error(name: str, path: Path, expected: str, how: str) -> DataEr
     )
 
 
+def unreadable(err: BaseException) -> str:
+    """What went wrong reading a file, in words: the error's text, or its type when it has none (a bare assert)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return text or f"{type(err).__name__}: unexpected contents"
+
+
 @contextlib.contextmanager
 def download_guard(name: str, path: Path) -> Iterator[None]:
     """Bound network waits and turn any download failure into a DataError."""
@@ -77,7 +83,12 @@ def _torchvision_mnist(request: DatasetRequest, name: str, cls_name: str, url: s
     try:
         return cls(str(request.root), train=request.split == "train", transform=ToTensor())
     except Exception as err:  # a truncated or foreign idx file
-        raise DataError(f"cannot read {cls_name} files in {raw}: {err!r}", where=f"dataset '{name}'") from err
+        raise DataError(
+            f"the {cls_name} files in {raw} are not readable idx files ({unreadable(err)})",
+            where=f"dataset '{name}'",
+            hint=f"replace them with the original {', '.join(_mnist_files(request.split))} (or delete them and set "
+            "data.download: true)",
+        ) from err
 
 
 _CIFAR_CLASS: dict[str, type] = {}
@@ -126,7 +137,11 @@ def _cifar10(request: DatasetRequest) -> Dataset:
     try:
         return _cifar10_class()(str(request.root), train=request.split == "train", transform=ToTensor())
     except Exception as err:  # a truncated or foreign pickle
-        raise DataError(f"cannot read CIFAR-10 files in {folder}: {err}", where="dataset 'cifar10'") from err
+        raise DataError(
+            f"the CIFAR-10 files in {folder} are not readable ({unreadable(err)})",
+            where="dataset 'cifar10'",
+            hint="replace them with the original cifar-10-batches-py files, or delete them and set data.download: true",
+        ) from err
 
 
 def _static_info(name: str, shape, T: int, description: str, expected: str, hflip_ok: bool = False) -> DatasetInfo:

@@ -50,7 +50,10 @@ def worker_devices(
     cuda:0, ...) or uses the CPU.
     """
     if isinstance(devices, str):
+        text = devices
         devices = [d.strip() for d in devices.split(",") if d.strip()]
+        if not devices:
+            raise LaunchError(f"--devices '{text}' names no device", hint="e.g. --devices cuda:0,cuda:1 or cpu,cpu")
     if workers is not None and workers < 1:
         raise LaunchError(f"--workers is {workers}", hint="use 1 or more")
     if devices:

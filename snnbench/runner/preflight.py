@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from snnbench.data import dataset_info
-from snnbench.data.noise import check_noise_spec
+from snnbench.data.noise import applies_to, check_noise_spec
 from snnbench.errors import DeviceError, ResultsError, SnnbenchError, SuiteError
 from snnbench.measure.power import create_power_meter
 from snnbench.models import create_model
@@ -27,8 +27,25 @@ from snnbench.runner.cell import DataCache, init_source, init_source_id
 from snnbench.suite import Cell, Suite, spec_to_dict
 
 
+def check_sweeps_apply(suite: Suite) -> None:
+    """Every noise sweep fits some cell's dataset: an event-noise sweep in a suite of image datasets (or the reverse)
+    would be skipped in every cell, so it is a mistake, not a no-op."""
+    kinds = {dataset_info(c.spec.data.dataset).kind for c in suite.cells}
+    datasets = ", ".join(sorted({c.spec.data.dataset for c in suite.cells}))
+    for cell in suite.cells[:1]:
+        for i, sweep in enumerate(cell.spec.noise.sweeps):
+            kind = applies_to(sweep.kind)
+            if kind not in kinds:
+                raise SuiteError(
+                    f"noise kind '{sweep.kind}' applies to {kind} data, and no dataset of this suite is ({datasets})",
+                    where=suite.where(("noise", "sweeps", i), cell),
+                    hint="see 'snnbench list noise' for the kinds of each data kind",
+                )
+
+
 def check_suite(suite: Suite, cells: Iterable[Cell] | None = None) -> None:
     """Raise the first problem of ``cells`` (default: all of the suite's) that needs no data and no device."""
+    check_sweeps_apply(suite)
     built: set[str] = set()
     for cell in suite.cells if cells is None else cells:
         spec = cell.spec

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from snnbench.cli.display import status_table
-from snnbench.errors import DataError, DeviceError
+from snnbench.errors import DataError, DeviceError, LaunchError
 from snnbench.results.store import CellStore
 from snnbench.runner import run_suite
 from snnbench.runner.device import worker_devices
@@ -120,6 +120,8 @@ def test_worker_devices_and_sbatch_options(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert worker_devices(3, "auto") == ["cuda:0", "cuda:1", "cuda:0"]
+    with pytest.raises(LaunchError, match=r"--devices ', ' names no device"):
+        worker_devices(None, "auto", ", ")
     assert parse_sbatch(["account=myproj", "--qos=high", "exclusive"]) == {
         "account": "myproj", "qos": "high", "exclusive": True
     }  # fmt: skip
