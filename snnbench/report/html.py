@@ -41,7 +41,8 @@ def html_table(table: Table) -> str:
 
     def tag(name: str, i: int, text: str) -> str:
         cls = ' class="label"' if left[i] else ""
-        return f"<{name}{cls}>{cell(text)}</{name}>"
+        inner = cell(text).replace("/", "/<wbr>") if name == "th" else cell(text)  # units wrap at their slashes
+        return f"<{name}{cls}>{inner}</{name}>"
 
     lines = ["<table>", "<thead><tr>" + "".join(tag("th", i, h) for i, h in enumerate(header)) + "</tr></thead>"]
     lines.append("<tbody>")
