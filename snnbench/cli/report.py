@@ -22,8 +22,8 @@ from snnbench.report.render import write_file
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False), default=None,
               help="Also write the figures (PNG and SVG) into this directory.")  # fmt: skip
 @click.option("--table", "tables", multiple=True, metavar="NAME",
-              help="Only these tables (repeatable): accuracy, noise, energy, layers, thresholds, cost, stats, "
-                   "claims, fusion, failures. csv/json: that table's tidy data instead of the per-cell "
+              help="Only these tables (repeatable): summary, accuracy, noise, energy, layers, thresholds, cost, "
+                   "stats, claims, fusion, failures. csv/json: that table's tidy data instead of the per-cell "
                    "table.")  # fmt: skip
 @click.option("--where", "where", multiple=True, metavar="KEY=VALUE",
               help="Only cells whose column KEY equals VALUE (repeatable; KEY=a,b: any of).")  # fmt: skip

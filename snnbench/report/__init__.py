@@ -17,7 +17,7 @@ from snnbench.report.data import ReportData, filter_cells, per_cell
 from snnbench.report.html import render_html
 from snnbench.report.render import FORMATS, render_csv, render_json, render_latex, render_markdown
 from snnbench.report.sections import SECTIONS, TABLE_NAMES, build_tables, summary_line
-from snnbench.report.table import Table
+from snnbench.report.table import Block, Table
 
 # Which table section each figure kind belongs to (``--table`` selects figures too).
 PLOT_SECTIONS = {
@@ -55,11 +55,12 @@ def _tidy(data: ReportData, sections: list[str], fmt: str):
 
 
 def _figures(data: ReportData, sections: list[str], plots_dir: Path | None, embed: bool, link_base: Path | None):
-    """Draw the figures of ``sections``; write PNG+SVG into ``plots_dir``; return markdown links and PNGs."""
+    """Draw the figures of ``sections``; write PNG+SVG into ``plots_dir``. Returns ``{section: [(title, link)]}``
+    (markdown links to the written PNGs) and ``{section: [(title, PNG bytes)]}`` (when ``embed``)."""
     from snnbench.report.plots import PLOT_KINDS, release, write_plot  # matplotlib loads only when figures are drawn
 
-    links: list[tuple[str, str]] = []
-    pngs: list[tuple[str, bytes]] = []
+    links: dict[str, list[tuple[str, str]]] = {}
+    pngs: dict[str, list[tuple[str, bytes]]] = {}
     wanted = set(sections or TABLE_NAMES)
     if plots_dir is not None:
         try:
@@ -67,21 +68,33 @@ def _figures(data: ReportData, sections: list[str], plots_dir: Path | None, embe
         except OSError as exc:
             raise SnnbenchError(f"cannot create plots directory '{plots_dir}': {exc.strerror or exc}") from None
     for kind in PLOT_KINDS:
-        if PLOT_SECTIONS.get(kind.__name__) not in wanted:
+        section = PLOT_SECTIONS.get(kind.__name__)
+        if section not in wanted:
             continue
         for plot in kind(data):
             try:
                 if plots_dir is not None:
                     png_path, _, png = write_plot(plot, plots_dir)
                     base = link_base or Path.cwd()
-                    links.append((plot.title, Path(os.path.relpath(png_path.resolve(), base.resolve())).as_posix()))
+                    link = Path(os.path.relpath(png_path.resolve(), base.resolve())).as_posix()
+                    links.setdefault(section, []).append((plot.title, link))
                 elif embed:
                     png = plot.png()
                 if embed:
-                    pngs.append((plot.title, png))
+                    pngs.setdefault(section, []).append((plot.title, png))
             finally:
                 release(plot)
     return links, pngs
+
+
+def blocks(tables: list[Table], figures: dict[str, list[tuple[str, object]]]) -> list[Block]:
+    """The report's sections in order, each with its tables and the figures that illustrate them."""
+    out = []
+    for name, section in SECTIONS.items():
+        mine = [t for t in tables if t.section == name]
+        if mine or figures.get(name):
+            out.append(Block(name, section.title or name, mine, list(figures.get(name, []))))
+    return out
 
 
 def build_report(
@@ -105,7 +118,7 @@ def build_report(
     data = ReportData.load(roots, where)
     plots = Path(plots_dir) if plots_dir is not None else None
     link_base = Path(output).parent if output else None
-    links, pngs = ([], [])
+    links, pngs = ({}, {})
     if plots is not None or fmt == "html":
         links, pngs = _figures(data, sections, plots, fmt == "html", link_base)
     if fmt in ("csv", "json"):
@@ -116,8 +129,8 @@ def build_report(
     if fmt == "latex":
         return render_latex(summary, shown)
     if fmt == "html":
-        return render_html(summary, shown, pngs)
-    return render_markdown(summary, shown, links)
+        return render_html(summary, blocks(shown, pngs))
+    return render_markdown(summary, blocks(shown, links))
 
 
 __all__ = [
@@ -125,7 +138,9 @@ __all__ = [
     "SECTIONS",
     "TABLE_NAMES",
     "ReportData",
+    "Block",
     "Table",
+    "blocks",
     "build_report",
     "build_tables",
     "compare",

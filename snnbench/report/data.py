@@ -18,6 +18,7 @@ import pandas as pd
 
 from snnbench.errors import ResultsError, SnnbenchError, did_you_mean, unknown_name_hint
 from snnbench.report.format import label
+from snnbench.report.layer_names import with_layer_names
 from snnbench.results import frame as F
 
 VARIANT_ORDER = ["stl", "sl", "tl"]
@@ -128,7 +129,8 @@ class ReportData:
 
     @property
     def layers(self) -> pd.DataFrame:
-        return self._long("layers", F.layers_frame)
+        """Layer rows with ``layer_name`` (``conv1``, ``fc1``, ``output``: :mod:`snnbench.report.layer_names`)."""
+        return self._long("layers", lambda *roots: with_layer_names(F.layers_frame(*roots)))
 
     @property
     def noise(self) -> pd.DataFrame:

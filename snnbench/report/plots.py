@@ -32,6 +32,7 @@ from matplotlib.ticker import MaxNLocator
 from snnbench.report import format as fmt
 from snnbench.report.data import ReportData, groupby, noise_name, order_variants
 from snnbench.report.render import write_file
+from snnbench.report.tables import named_thresholds
 
 COLORS = {"stl": "#1f77b4", "sl": "#ff7f0e", "tl": "#2ca02c"}
 _FALLBACK = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
@@ -146,7 +147,8 @@ def firing_layers(data: ReportData) -> Iterator[Plot]:
                 s = stats.reindex([(variant, layer) for layer in order])
                 ax.bar(x + (i - (len(variants) - 1) / 2) * width, s["mean"], width, yerr=s["std"].fillna(0),
                        capsize=2, color=color(variant), label=variant)  # fmt: skip
-            ax.set_xticks(x, [str(layer) for layer in order], rotation=45, ha="right", fontsize=7)
+            names = g.drop_duplicates("layer").set_index("layer")["layer_name"] if "layer_name" in g else {}
+            ax.set_xticks(x, [str(names.get(layer, layer)) for layer in order], rotation=45, ha="right", fontsize=7)
             ax.set_title(f"depth {fmt.label(depth)}", fontsize=9)
             ax.grid(alpha=0.3, axis="y")
         axes[0].set_ylabel("firing rate (spikes/neuron/step)")
@@ -157,7 +159,7 @@ def firing_layers(data: ReportData) -> Iterator[Plot]:
 def _step_rates(group: pd.DataFrame) -> pd.DataFrame:
     """Rows (layer, order, step, rate): the ``firing_rate_per_step`` lists of the layer rows, one row per step."""
     rows = [
-        {"layer": r["layer"], "order": r.get("order", 0), "step": t + 1, "firing_rate": rate}
+        {"layer": r.get("layer_name", r["layer"]), "order": r.get("order", 0), "step": t + 1, "firing_rate": rate}
         for _, r in group.iterrows()
         if isinstance(r.get("firing_rate_per_step"), list)
         for t, rate in enumerate(r["firing_rate_per_step"])
@@ -218,7 +220,7 @@ def energy_depth(data: ReportData) -> Iterator[Plot]:
 
 
 def thresholds_epochs(data: ReportData) -> Iterator[Plot]:
-    th = data.thresholds
+    th = named_thresholds(data)
     th = th[th["status"] == "done"]
     keys = data.group_columns
     for values, group in groupby(th, [*keys, "depth"]):
@@ -234,7 +236,8 @@ def thresholds_epochs(data: ReportData) -> Iterator[Plot]:
                     continue
                 x, m, sd = s.index.to_numpy(float), s["mean"].to_numpy(float), s["std"].fillna(0).to_numpy(float)
                 c = f"C{j % 10}"
-                ax.plot(x, m, color=c, marker=".", label=str(layer))
+                name = g.loc[g["layer"] == layer, "layer_name"].iloc[0]
+                ax.plot(x, m, color=c, marker=".", label=str(name))
                 ax.fill_between(x, m - sd, m + sd, color=c, alpha=0.2, linewidth=0)
             ax.set_title(variant, fontsize=9)
             ax.set_xlabel("epoch (0 = init)")

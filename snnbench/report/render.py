@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from snnbench.report.table import Table, table_cells
+from snnbench.report.table import Block, Table, table_cells
 from snnbench.results.store import atomic_write_bytes
 
 FORMATS = ("markdown", "csv", "latex", "html", "json")
@@ -35,19 +35,24 @@ def markdown_table(table: Table | pd.DataFrame) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
-def render_markdown(summary: str, tables: list[Table], figures: list[tuple[str, str]] = ()) -> str:
-    """``figures``: (title, path or URL) pairs linked under a Figures heading."""
+def render_markdown(summary: str, blocks: list[Block]) -> str:
+    """The summary line, then each section (``## title``): its tables (``### title`` unless the section has one
+    table of the same title), notes, and the links of its figures (``blocks[i].figures``: (title, path or URL))."""
     parts = ["# snnbench report", "", summary]
-    if not tables:
+    if not any(b.tables for b in blocks):
         parts += ["", "_No tables: nothing in the selected results holds what they need._"]
-    for table in tables:
-        parts += ["", f"## {table.title}", "", markdown_table(table)]
-        if table.note:
-            parts += ["", f"_{table.note}_"]
-    if figures:
-        parts += ["", "## Figures"]
-        for title, path in figures:
-            parts += ["", f"![{_md_escape(title)}]({path.replace(' ', '%20')})"]
+    for block in blocks:
+        if not block.tables and not block.figures:
+            continue
+        parts += ["", f"## {block.title}"]
+        for table in block.tables:
+            if table.title != block.title:
+                parts += ["", f"### {table.title}"]
+            parts += ["", markdown_table(table)]
+            if table.note:
+                parts += ["", f"_{table.note}_"]
+        for title, path in block.figures:
+            parts += ["", f"![{_md_escape(title)}]({str(path).replace(' ', '%20')})"]
     return "\n".join(parts) + "\n"
 
 
@@ -66,7 +71,7 @@ def latex_escape(text: str) -> str:
     return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], str(text))
 
 
-def _numeric_like(text: str) -> bool:
+def numeric_like(text: str) -> bool:
     text = text.lstrip("\x00")
     return text in ("—", "", "unavailable") or bool(re.match(r"^[+−-]?[\d.<\[]", text))
 
@@ -76,8 +81,7 @@ def latex_table(table: Table) -> str:
     header, rows = table_cells(table, lambda t: "\x00" + t + "\x01")
     n_labels = table.frame.index.nlevels
     align = "l" * n_labels + "".join(
-        "r" if rows and all(_numeric_like(r[n_labels + j]) for r in rows) else "l"
-        for j in range(len(header) - n_labels)
+        "r" if rows and all(numeric_like(r[n_labels + j]) for r in rows) else "l" for j in range(len(header) - n_labels)
     )
 
     def cell(text: str) -> str:

@@ -18,6 +18,7 @@ from snnbench.report.comparisons import (
     stats_tidy,
 )
 from snnbench.report.data import ReportData
+from snnbench.report.summary import summary_tables, summary_tidy
 from snnbench.report.table import Table
 from snnbench.report.tables import (
     accuracy_tables,
@@ -41,21 +42,49 @@ class Section:
     tables: Callable[[ReportData], list[Table]]
     tidy: Callable[[ReportData], pd.DataFrame]
     doc: str = field(default="")
+    title: str = field(default="")  # the heading of the section in markdown and HTML
 
 
 SECTIONS: dict[str, Section] = {
     s.name: s
     for s in (
-        Section("accuracy", accuracy_tables, accuracy_tidy, "test accuracy, variant × depth"),
-        Section("noise", noise_tables, noise_tidy, "test accuracy under input noise per level"),
-        Section("energy", energy_tables, energy_tidy, "firing rate, SOPs, MACs, estimated and GPU energy"),
-        Section("layers", layers_tables, layers_tidy, "firing rate per layer"),
-        Section("thresholds", thresholds_tables, thresholds_tidy, "threshold statistics, init vs final"),
-        Section("cost", cost_tables, cost_tidy, "training time, throughput, GPU energy, memory"),
-        Section("stats", stats_tables, stats_tidy, "stl vs sl / tl: paired or Welch t-tests across seeds"),
-        Section("claims", claims_tables, claims_tidy, "each claim of the paper: effect, 95% CI, test, verdict"),
-        Section("fusion", fusion_tables, fusion_tidy, "decision fusion across seeds or variants (joint decisions)"),
-        Section("failures", failures_tables, failures_tidy, "failed or unfinished cells with their error"),
+        Section(
+            "summary",
+            summary_tables,
+            summary_tidy,
+            "per dataset: best variant, stl − sl, robustness, energy",
+            "Summary",
+        ),
+        Section("accuracy", accuracy_tables, accuracy_tidy, "test accuracy, variant × depth", "Accuracy"),
+        Section(
+            "noise", noise_tables, noise_tidy, "test accuracy under input noise per level", "Robustness to input noise"
+        ),
+        Section("energy", energy_tables, energy_tidy, "firing rate, SOPs, MACs, estimated and GPU energy", "Energy"),
+        Section("layers", layers_tables, layers_tidy, "firing rate per layer", "Firing rate per layer"),
+        Section("thresholds", thresholds_tables, thresholds_tidy, "threshold statistics, init vs final", "Thresholds"),
+        Section("cost", cost_tables, cost_tidy, "training time, throughput, GPU energy, memory", "Training cost"),
+        Section(
+            "stats",
+            stats_tables,
+            stats_tidy,
+            "stl vs sl / tl: paired or Welch t-tests across seeds",
+            "stl vs sl / tl across seeds",
+        ),
+        Section(
+            "claims",
+            claims_tables,
+            claims_tidy,
+            "each claim of the paper: effect, 95% CI, test, verdict",
+            "The paper's claims",
+        ),
+        Section(
+            "fusion",
+            fusion_tables,
+            fusion_tidy,
+            "decision fusion across seeds or variants (joint decisions)",
+            "Decision fusion",
+        ),
+        Section("failures", failures_tables, failures_tidy, "failed or unfinished cells with their error", "Failures"),
     )
 }
 TABLE_NAMES = tuple(SECTIONS)

@@ -22,6 +22,17 @@ class Table:
     section: str = ""
 
 
+@dataclass
+class Block:
+    """One section of a rendered report: its heading, its tables and, right after them, its figures (``figures``:
+    (title, PNG path or link) pairs for markdown, (title, PNG bytes) pairs for HTML)."""
+
+    name: str
+    title: str
+    tables: list[Table]
+    figures: list[tuple[str, object]]
+
+
 def table_cells(table: Table, bold_fn) -> tuple[list[str], list[list[str]]]:
     """Header and body rows (row labels first) as text, bold cells wrapped by ``bold_fn``."""
     frame = table.frame

@@ -24,6 +24,7 @@ from snnbench.report.data import (
     order_variants,
     variant_key,
 )
+from snnbench.report.layer_names import name_map
 from snnbench.report.table import Table, best_mask, make_table, num_key, slug, sorted_rows, summary_frame
 from snnbench.results.metrics import METRICS, Metric
 
@@ -241,8 +242,9 @@ def layers_tables(data: ReportData) -> list[Table]:
     keys = data.group_columns
     for values, group in groupby(layers, [*keys, "depth"]):
         order = _layer_order(group)
-        text = pd.DataFrame(index=pd.Index(order, name="layer"))
         first = group.groupby("layer", sort=False).first()
+        text = pd.DataFrame(index=pd.Index(order, name="layer"))
+        text["module"] = [str(layer) for layer in order]
         text["kind"] = [str(first.loc[layer, "kind"]) if "kind" in first else "" for layer in order]
         text["neurons"] = [fmt.integer(first.loc[layer, "neurons"]) if "neurons" in first else "" for layer in order]
         for variant in order_variants(group["variant"]):
@@ -256,13 +258,22 @@ def layers_tables(data: ReportData) -> list[Table]:
                     continue
                 means = pd.to_numeric(g[column].mean(), errors="coerce")
                 text[header] = [f(means.get(layer)) for layer in order]
+        text.index = pd.Index([_readable(first, layer) for layer in order], name="layer")
         title = f"Firing rate per layer — {data.group_title(keys, values[:-1])}, depth {fmt.label(values[-1])}"
         note = (
-            "mean over seeds, measured on the test split; silent = share of neurons that never spiked; step CV = "
-            "coefficient of variation of the layer's firing rate across time steps (0 = the same rate every step)"
+            "mean over seeds, measured on the test split; layer: named by what feeds it (conv<k>, fc<k>; output = "
+            "the last spiking layer), module: its path in the network; silent = share of neurons that never spiked; "
+            "step CV = coefficient of variation of the layer's firing rate across time steps (0 = the same rate "
+            "every step)"
         )
         tables.append(make_table("layers", slug("layers", *values), title, text.fillna(fmt.MISSING), None, note))
     return tables
+
+
+def _readable(first: pd.DataFrame, layer: object) -> str:
+    if "layer_name" not in first.columns or fmt.is_missing(first.loc[layer, "layer_name"]):
+        return str(layer)
+    return str(first.loc[layer, "layer_name"])
 
 
 def layers_tidy(data: ReportData) -> pd.DataFrame:
@@ -272,16 +283,17 @@ def layers_tidy(data: ReportData) -> pd.DataFrame:
 def thresholds_summary(data: ReportData) -> pd.DataFrame:
     """Per group × depth × variant × layer: threshold statistics before training (epoch 0) and after the last
     epoch, averaged over seeds (min/max: over all seeds); ``delta_mean`` = final − init mean, per seed, averaged."""
-    th = data.thresholds
+    th = named_thresholds(data)
     th = th[th["status"] == "done"]
     keys = [*data.group_columns, "depth", "variant", "layer"]
     if th.empty:
-        return pd.DataFrame(columns=[*keys, "n"])
+        return pd.DataFrame(columns=[*keys, "layer_name", "n"])
     init = th[th["epoch"] == 0].set_index(["path", "layer"])
     last_epoch = th[th["epoch"] > 0].groupby("path")["epoch"].max().rename("last")
     final = th.merge(last_epoch, left_on="path", right_index=True)
     final = final[final["epoch"] == final["last"]].set_index(["path", "layer"])
-    base = th.drop_duplicates(["path", "layer"]).set_index(["path", "layer"])[[*data.group_columns, "depth", "variant"]]
+    base_columns = [*data.group_columns, "depth", "variant", "layer_name"]
+    base = th.drop_duplicates(["path", "layer"]).set_index(["path", "layer"])[base_columns]
     per_cell = base.copy()
     for stat in ("mean", "std", "min", "max"):
         per_cell[f"init_{stat}"] = init[stat].reindex(per_cell.index)
@@ -293,12 +305,14 @@ def thresholds_summary(data: ReportData) -> pd.DataFrame:
     agg = {f"{w}_{s}": ("min" if s == "min" else "max" if s == "max" else "mean") for w in ("init", "final")
            for s in ("mean", "std", "min", "max")}  # fmt: skip
     agg["delta_mean"] = "mean"
+    agg["layer_name"] = "first"
     if "final_drift" in per_cell.columns:
         agg["final_drift"] = "mean"
     grouped = per_cell.groupby(keys, dropna=False, sort=False)
     out = grouped.agg(agg)
     out.insert(0, "n", grouped["path"].nunique())
-    return out.reset_index()
+    out = out.reset_index()
+    return out[[*keys, "layer_name", *[c for c in out.columns if c not in (*keys, "layer_name")]]]
 
 
 def thresholds_tables(data: ReportData) -> list[Table]:
@@ -316,7 +330,7 @@ def thresholds_tables(data: ReportData) -> list[Table]:
             g = group[group["variant"] == variant].set_index("layer")
             for layer in g.index:
                 r = g.loc[layer]
-                row = {"variant": variant, "layer": layer, "n": fmt.integer(r["n"])}
+                row = {"variant": variant, "layer": r["layer_name"], "n": fmt.integer(r["n"])}
                 for key, header in headers.items():
                     if key not in r.index or (key == "final_drift" and group[key].isna().all()):
                         continue
@@ -331,5 +345,15 @@ def thresholds_tables(data: ReportData) -> list[Table]:
     return tables
 
 
+def named_thresholds(data: ReportData) -> pd.DataFrame:
+    """The threshold rows with ``layer_name`` after ``layer``: the readable name of the LIF layer whose module path
+    is ``layer`` in the same cell (``layers.json``), else the path itself."""
+    th = data.thresholds.copy()
+    names = name_map(data.layers)
+    readable = [names.get((p, str(layer)), str(layer)) for p, layer in zip(th["path"], th["layer"], strict=True)]
+    th.insert(th.columns.get_loc("layer") + 1, "layer_name", readable)
+    return th
+
+
 def thresholds_tidy(data: ReportData) -> pd.DataFrame:
-    return data.thresholds
+    return named_thresholds(data)

@@ -96,22 +96,24 @@ def test_cost_table(tables):
 
 def test_layers_table(tables):
     t = tables["layers/mnist_digits/mlp/2"]
-    assert list(t.frame.index) == ["lif1", "lif2"]  # spiking layers only, in network order
-    assert t.frame.loc["lif2", "sl rate (spikes/neuron/step)"] == "0.400"
-    assert t.frame.loc["lif1", "stl silent (0–1)"] == "0.1000" and t.frame.loc["lif1", "neurons"] == "128"
+    # spiking layers only, in network order, named by the layer feeding them; the last one is the output
+    assert list(t.frame.index) == ["fc1", "output"]
+    assert list(t.frame["module"]) == ["lif1", "lif2"]  # the path in the network stays visible
+    assert t.frame.loc["output", "sl rate (spikes/neuron/step)"] == "0.400"
+    assert t.frame.loc["fc1", "stl silent (0–1)"] == "0.1000" and t.frame.loc["fc1", "neurons"] == "128"
     assert "tl rate (spikes/neuron/step)" not in t.frame.columns  # tl at depth 2 never finished
 
 
 def test_thresholds_init_vs_final(tables, store):
     t = tables["thresholds/mnist_digits/mlp/1"]
-    assert t.frame.loc[("stl", "lif1"), "init mean (a.u.)"] == "2.0000"
-    assert t.frame.loc[("stl", "lif1"), "final mean (a.u.)"] == "2.2000"
-    assert t.frame.loc[("stl", "lif1"), "Δ mean (a.u.)"] == "+0.2000"
-    assert t.frame.loc[("sl", "lif1"), "Δ mean (a.u.)"] == "+0.0000"  # frozen thresholds
-    assert t.frame.loc[("stl", "lif1"), "drift (a.u.)"] == "0.2000"
+    assert t.frame.loc[("stl", "output"), "init mean (a.u.)"] == "2.0000"
+    assert t.frame.loc[("stl", "output"), "final mean (a.u.)"] == "2.2000"
+    assert t.frame.loc[("stl", "output"), "Δ mean (a.u.)"] == "+0.2000"
+    assert t.frame.loc[("sl", "output"), "Δ mean (a.u.)"] == "+0.0000"  # frozen thresholds
+    assert t.frame.loc[("stl", "output"), "drift (a.u.)"] == "0.2000"
     summary = thresholds_summary(ReportData.load([store]))
     row = summary[(summary.dataset == "mnist_digits") & (summary.depth == 2) & (summary.layer == "lif2")]
-    assert set(row["variant"]) == {"stl", "sl"} and (row["n"] == 1).all()
+    assert set(row["variant"]) == {"stl", "sl"} and (row["n"] == 1).all() and set(row["layer_name"]) == {"output"}
     assert row.set_index("variant").loc["stl", "final_max"] == pytest.approx(2.7)
 
 
