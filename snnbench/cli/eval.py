@@ -97,15 +97,27 @@ def summary_line(summary: EvalSummary) -> str:
 
 
 def _check_something_done(summary: EvalSummary, results_dir: str, suite_name: str | None) -> None:
-    """Exit 2 with the reason when nothing could be evaluated: no cell (of the suite), or no sweep applies."""
+    """Exit 2 with the reason when nothing could be evaluated: no cell (of the suite), no sweep applies, every cell
+    is damaged or unfinished."""
     if summary.cells == 0 and suite_name is not None:
         found = ", ".join(sorted(summary.suites)) or "none"
         raise ResultsError(f"no cell of suite '{suite_name}' under {results_dir}", hint=f"suites found there: {found}")
     if summary.cells == 0:
         raise ResultsError(f"no cells under {results_dir}", hint="pass the --results directory of a run")
-    if summary.no_sweeps and not (summary.evaluated or summary.up_to_date):
+    if summary.evaluated or summary.up_to_date or summary.busy:
+        return
+    if summary.no_sweeps:
         first = next(iter(summary.no_sweeps.values()))
         raise ResultsError(
             f"no requested noise applies to the finished cells under {results_dir}: {first}",
             hint="see 'snnbench list noise' for the kinds of static and event data",
         )
+    if summary.damaged:
+        raise ResultsError(
+            f"no cell under {results_dir} could be evaluated: {len(summary.damaged)} damaged, "
+            f"{len(summary.not_done)} not finished", hint="see the damaged files above and what to do with each",
+        )  # fmt: skip
+    raise ResultsError(
+        f"no finished cell under {results_dir}: {len(summary.not_done)} not finished",
+        hint="finish the run first (snnbench run SUITE --results DIR), then evaluate",
+    )

@@ -167,8 +167,10 @@ def read_checked(path: Path, default: Any = None) -> Any:
         raise DamagedFile(path, "a folder where a file should be") from None
     except PermissionError:
         raise DamagedFile(path, "not readable (permission denied)") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DamagedFile(path, f"not valid JSON ({_short(exc)})") from None
+    except UnicodeDecodeError:
+        raise DamagedFile(path, "not valid JSON (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise DamagedFile(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     kind, keys = JSON_SHAPES.get(path.name, (object, ()))
     if path.name == SUITE:
         kind = dict

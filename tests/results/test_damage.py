@@ -279,6 +279,20 @@ def test_eval_says_why_nothing_was_done(results, tmp_path, cli):
     )
 
 
+def test_eval_with_every_cell_damaged_exits_2(results, cli):
+    for cell in cell_dirs(results).values():
+        (cell / "metrics.json").write_text("[1,")
+    code, _, err = cli("eval", results, "--noise", "gaussian=0.1", "--device", "cpu")
+    lines = err.strip().splitlines()
+    assert code == 2 and lines[-1] == (
+        f"error: no cell under {results} could be evaluated: 2 damaged, 0 not finished (hint: see the damaged files "
+        "above and what to do with each)"
+    )
+    assert lines[2] == f"  {next(iter(cell_dirs(results).values())) / 'metrics.json'} is damaged: not valid JSON " + (
+        f"(line 1, column 4: Expecting value) (hint: {RETRAIN_HINT})"
+    )
+
+
 def test_report_on_an_unrelated_directory_says_why(tmp_path, cli):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "README.md").write_text("hello")
