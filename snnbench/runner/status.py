@@ -25,7 +25,7 @@ def _cell_row(suite_name: str, cell_store: CellStore, cell_id: str, slug: str, e
     error = str(damage) if damage is not None else metrics.get("error") if status == "failed" else None
     return {
         "suite": suite_name, "cell_id": cell_id, "slug": slug, "status": status, "epochs": len(history),
-        "epochs_total": epochs_total, "test_acc": metrics.get("test_acc") if status == "done" else None,
+        "epochs_total": epochs_total, "test_acc": metrics.get("test_acc") if status != DAMAGED else None,
         "error": error, "job_id": None,
     }  # fmt: skip
 
@@ -96,8 +96,9 @@ def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def status_line(rows: list[dict[str, Any]]) -> str:
+    """``4 cells: 1 done, 1 failed, 0 running, 1 unfinished, 1 pending`` (``N damaged`` after failed when any)."""
     counts = status_counts(rows)
-    return f"{len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    return f"{len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != DAMAGED)
 
 
 def format_status(rows: list[dict[str, Any]]) -> str:
