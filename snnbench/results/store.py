@@ -46,7 +46,6 @@ import tempfile
 import threading
 import time
 import warnings
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,14 @@ from typing import Any
 import torch
 
 from snnbench.errors import ResultsError
+from snnbench.results.damage import (
+    DamagedFile,
+    checkpoint_problem,
+    csv_header_problem,
+    read_shaped_json,
+    short,
+    torch_problem,
+)
 
 SCHEMA_VERSION = 1
 SUITE = "suite.json"
@@ -93,15 +100,12 @@ DAMAGE_HINTS = {
 NOT_A_FOLDER = "a file where a cell folder should be"
 
 
-class DamagedFile(ResultsError):
-    """A results file that cannot be read as what the layout says it is. ``path``: the file; ``problem``: why."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        hint = DAMAGE_HINTS.get(path.name, "move it away; the rest of the cell is kept")
-        if problem == NOT_A_FOLDER:
-            hint = "move it away; 'snnbench run' trains the cell into a folder of that name"
-        super().__init__(f"{path} is damaged: {problem}", hint=hint)
-        self.path, self.problem = path, problem
+def damaged(path: Path, problem: str) -> DamagedFile:
+    """The :class:`DamagedFile` of ``path``, with the hint this layout gives for that file."""
+    hint = DAMAGE_HINTS.get(path.name, "move it away; the rest of the cell is kept")
+    if problem == NOT_A_FOLDER:
+        hint = "move it away; 'snnbench run' trains the cell into a folder of that name"
+    return DamagedFile(path, problem, hint)
 
 
 def _not_writable(path: Path, exc: OSError) -> ResultsError:
@@ -159,49 +163,16 @@ def read_json(path: Path) -> Any:
 def read_checked(path: Path, default: Any = None) -> Any:
     """A results JSON file of this layout, or ``default`` when absent; anything else than what :data:`JSON_SHAPES`
     says it holds (unreadable, not JSON, another shape) raises :class:`DamagedFile`."""
+    kind, keys = JSON_SHAPES.get(path.name, (dict if path.name == SUITE else object, ()))
     try:
-        value = read_json(path)
+        value = read_shaped_json(path, kind, keys)
     except FileNotFoundError:
         return default
-    except IsADirectoryError:
-        raise DamagedFile(path, "a folder where a file should be") from None
-    except PermissionError:
-        raise DamagedFile(path, "not readable (permission denied)") from None
-    except UnicodeDecodeError:
-        raise DamagedFile(path, "not valid JSON (not UTF-8 text)") from None
-    except json.JSONDecodeError as exc:
-        raise DamagedFile(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    kind, keys = JSON_SHAPES.get(path.name, (object, ()))
-    if path.name == SUITE:
-        kind = dict
-    if not isinstance(value, kind):
-        raise DamagedFile(path, f"holds a JSON {type(value).__name__}, not a JSON {_JSON_NAMES[kind]}")
-    if kind is list:
-        for i, item in enumerate(value):
-            if not isinstance(item, dict) or any(k not in item for k in keys):
-                need = f"an object with {', '.join(keys)}" if keys else "an object"
-                raise DamagedFile(path, f"item {i} is not {need}")
+    except DamagedFile as exc:
+        raise damaged(path, exc.problem) from None
     if path.name == DONE and value.get("status", "done") not in ("done", "failed"):
-        raise DamagedFile(path, f"status {value.get('status')!r} is neither 'done' nor 'failed'")
+        raise damaged(path, f"status {value.get('status')!r} is neither 'done' nor 'failed'")
     return value
-
-
-_JSON_NAMES = {dict: "object", list: "list", object: "value"}
-
-
-def _short(exc: BaseException, limit: int = 80) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _torch_damage(path: Path) -> str | None:
-    """Why ``path`` (a ``torch.save`` archive) cannot be loaded, without loading it; None when it looks whole."""
-    try:
-        if not zipfile.is_zipfile(path):
-            return "not a torch file (truncated or foreign)"
-    except OSError as exc:
-        return f"not readable ({exc.strerror or type(exc).__name__})"
-    return None
 
 
 _HELD: dict[tuple[Path, int], int] = {}  # (cell dir, thread) -> depth: the locks this process holds
@@ -219,7 +190,7 @@ class CellStore:
     def read_json(self, name: str, default: Any = None) -> Any:
         """The cell's JSON file ``name``, or ``default`` when absent; a damaged one raises :class:`DamagedFile`."""
         if not self.path.is_dir() and self.path.exists():
-            raise DamagedFile(self.path, NOT_A_FOLDER)
+            raise damaged(self.path, NOT_A_FOLDER)
         value = read_checked(self.path / name, default)
         return default if value is None else value
 
@@ -274,9 +245,9 @@ class CellStore:
         except FileNotFoundError:
             raise
         except Exception as exc:  # noqa: BLE001  (any unloadable file is damage, reported in one line)
-            raise DamagedFile(path, f"does not load ({type(exc).__name__}: {_short(exc)})") from None
+            raise damaged(path, f"does not load ({type(exc).__name__}: {short(exc)})") from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise DamagedFile(path, "holds no state_dict (a mapping of tensors)")
+            raise damaged(path, "holds no state_dict (a mapping of tensors)")
         return state
 
     def save_outputs(self, rates: torch.Tensor, labels: torch.Tensor) -> None:
@@ -300,7 +271,7 @@ class CellStore:
             return None
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-            problem = _checkpoint_problem(state, model)
+            problem = checkpoint_problem(state, CHECKPOINT_KEYS, model)
         except Exception as exc:  # noqa: BLE001  (any unreadable checkpoint means: start over)
             problem = f"unreadable ({type(exc).__name__})"
         if problem is None:
@@ -384,7 +355,7 @@ class CellStore:
         if not self.path.exists():
             return None
         if not self.path.is_dir():
-            return DamagedFile(self.path, NOT_A_FOLDER)
+            return damaged(self.path, NOT_A_FOLDER)
         for name in JSON_SHAPES:
             try:
                 read_checked(self.path / name)
@@ -392,10 +363,12 @@ class CellStore:
                 return exc
         for name in TORCH_FILES:
             path = self.path / name
-            problem = _torch_damage(path) if path.exists() else None
+            problem = torch_problem(path) if path.exists() else None
             if problem:
-                return DamagedFile(path, problem)
-        return _csv_damage(self.path / POWER_TIMELINE)
+                return damaged(path, problem)
+        timeline = self.path / POWER_TIMELINE
+        problem = csv_header_problem(timeline, ("t_s", "power_w")) if timeline.exists() else None
+        return damaged(timeline, problem) if problem else None
 
     def status(self) -> str:
         """damaged | done | failed | running | unfinished | pending (module docstring)."""
@@ -496,35 +469,6 @@ def _flock(handle, wait_s: float) -> bool:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
-
-
-def _checkpoint_problem(state: Any, model: torch.nn.Module | None) -> str | None:
-    """Why ``state`` cannot resume training (of ``model``, when given), or None."""
-    if not isinstance(state, dict) or any(k not in state for k in CHECKPOINT_KEYS):
-        return "not a training checkpoint (keys " + ", ".join(CHECKPOINT_KEYS) + " expected)"
-    weights = state["model"]
-    if not isinstance(weights, dict) or not isinstance(state["history"], list):
-        return "not a training checkpoint (model or history of another type)"
-    if model is not None:
-        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        stored = {k: tuple(getattr(v, "shape", ())) for k, v in weights.items()}
-        if expected != stored:
-            return "the training state of another network"
-    return None
-
-
-def _csv_damage(path: Path) -> DamagedFile | None:
-    """``power_timeline.csv`` must start with a header naming ``t_s`` and ``power_w``."""
-    if not path.exists():
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            header = handle.readline().strip().split(",")
-    except (OSError, UnicodeDecodeError) as exc:
-        return DamagedFile(path, f"not readable ({_short(exc)})")
-    if not {"t_s", "power_w"} <= set(header):
-        return DamagedFile(path, "lacks the header columns t_s and power_w")
-    return None
 
 
 def check_schema(info: dict[str, Any], path: Path) -> None:

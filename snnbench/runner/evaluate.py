@@ -21,7 +21,7 @@ from snnbench.errors import DataError, ResultsError, SuiteError
 from snnbench.measure.robustness import applicable_sweeps, evaluate_noise, sweep_points, sweeps_of
 from snnbench.results import load_model
 from snnbench.results.noise import CellBusy, NoiseKey, read_noise_rows, row_key, write_noise_rows
-from snnbench.results.store import SPEC, CellStore, DamagedFile, ResultsStore
+from snnbench.results.store import SPEC, CellStore, DamagedFile, ResultsStore, damaged
 from snnbench.runner.device import resolve_device
 from snnbench.suite import CellSpec, build_spec, spec_to_dict
 from snnbench.suite.schema import TRAINING_SECTIONS, NoiseSpec
@@ -141,7 +141,7 @@ def eval_results(
         try:
             spec = _cell_spec(cell, cell.read_spec() or {}, noise)
         except SuiteError as exc:  # a spec.json that is JSON but not a cell spec (foreign or edited)
-            report(cell, "damaged", why=str(DamagedFile(cell.path / SPEC, f"not a cell spec ({exc.message})")))
+            report(cell, "damaged", why=str(damaged(cell.path / SPEC, f"not a cell spec ({exc.message})")))
             continue
         existing = read_noise_rows(cell.path)
         missing = _missing(spec, {row_key(r) for r in existing})

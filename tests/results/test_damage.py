@@ -20,7 +20,7 @@ from snnbench.errors import SuiteError
 from snnbench.results import cells_frame
 from snnbench.results import store as store_module
 from snnbench.results.noise import read_noise_rows
-from snnbench.results.store import RETRAIN_HINT, CellStore, DamagedFile
+from snnbench.results.store import RETRAIN_HINT, CellStore, DamagedFile, damaged
 from snnbench.runner import run_suite
 from snnbench.runner.suite import RunSummary
 from snnbench.suite import load_suite
@@ -311,5 +311,6 @@ def test_run_summary_advice_is_empty_when_all_is_well():
 
 
 def test_damaged_file_message_and_hint():
-    error = DamagedFile(Path("/r/s/c-0123456789ab/noise.json"), "not valid JSON (x)")
+    error = damaged(Path("/r/s/c-0123456789ab/noise.json"), "not valid JSON (x)")
+    assert isinstance(error, DamagedFile) and error.problem == "not valid JSON (x)"
     assert str(error) == f"/r/s/c-0123456789ab/noise.json is damaged: not valid JSON (x) (hint: {NOISE_HINT})"
