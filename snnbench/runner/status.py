@@ -48,6 +48,8 @@ def _suite_dirs(results: Path, suite_name: str | None) -> list[Path]:
 
 def _cell_dirs(suite_dir: Path) -> list[Path]:
     """Every folder of a suite folder that is not hidden, and files named like a cell (damaged)."""
+    if not suite_dir.is_dir():
+        return []
     named = set(suite_cells(suite_dir))
     return sorted(named | {p for p in suite_dir.iterdir() if p.is_dir() and not p.name.startswith(".")})
 
