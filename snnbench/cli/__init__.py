@@ -47,6 +47,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         err_console.print("aborted")
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare ``snnbench`` (or a group without its command): help
+        click.echo(exc.format_message())
+        sys.exit(0)
+    except PermissionError as exc:  # any file snnbench may not read or write: one line naming it
+        if debug:
+            raise
+        err_console.print(f"error: permission denied: {exc.filename}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     except click.exceptions.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "snnbench"
         err_console.print(f"error: {exc.format_message()} (hint: see '{command} --help')", markup=False, soft_wrap=True)

@@ -138,7 +138,8 @@ class RichParallelProgress:
 
 def status_table(rows: list[dict[str, Any]], title: str | None = None):
     """A rich Table of :func:`cell_status` rows."""
-    colors = {"done": "green", "failed": "red", "running": "cyan", "unfinished": "yellow", "pending": "dim"}
+    colors = {"done": "green", "failed": "red", "damaged": "magenta", "running": "cyan", "unfinished": "yellow",
+              "pending": "dim"}  # fmt: skip
     table = Table(title=title)
     multi = len({r["suite"] for r in rows}) > 1
     for col in (["suite"] if multi else []) + ["cell_id", "cell", "status", "epochs", "test_acc", "job", "error"]:

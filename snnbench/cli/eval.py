@@ -8,10 +8,10 @@ from typing import Any
 import click
 import yaml
 
-from snnbench.cli.common import err_console, load, require_results_dir
+from snnbench.cli.common import load, require_results_dir, say
 from snnbench.data.noise import validate_noise
-from snnbench.errors import SnnbenchError, SuiteError
-from snnbench.runner.evaluate import eval_results
+from snnbench.errors import ResultsError, SnnbenchError, SuiteError
+from snnbench.runner.evaluate import EvalSummary, eval_results
 from snnbench.suite import build_spec
 from snnbench.suite.schema import NoiseSpec, NoiseSweep
 
@@ -33,7 +33,13 @@ def parse_noise_option(text: str):
         key, eq, value = option.partition("=")
         if not eq or not key.strip():
             raise SuiteError(f"parameter '{option}' is not key=value", where=where, hint="e.g. gaussian=0.1:clip=false")
-        params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        try:
+            params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            raise SuiteError(
+                f"cannot read the value '{value}' of parameter '{key.strip()}'", where=where,
+                hint="write a number, true/false or a word, e.g. gaussian=0.1:clip=false",
+            ) from None  # fmt: skip
     sweep = build_spec(
         NoiseSweep, {"kind": kind.strip(), "levels": levels, "params": params}, ("noise",), lambda p: where
     )
@@ -69,10 +75,49 @@ def eval_(results_dir: str, suite_path: str | None, noise: tuple[str, ...], devi
         sweeps, suite_name = suite.cells[0].spec.noise, suite.name
     summary = eval_results(
         results_dir, sweeps, device, data_root=data_root, suite_name=suite_name,
-        on_cell=lambda path, status, n: err_console.print(f"{status}: {path} (+{n} rows)", markup=False),
+        on_cell=lambda path, status, n: say(f"{status}: {path} (+{n} rows)"),
     )  # fmt: skip
-    err_console.print(
-        f"{len(summary.evaluated)} cells evaluated ({summary.rows_added} new rows), "
-        f"{len(summary.up_to_date)} up to date, {len(summary.not_done)} not finished",
-        markup=False,
+    for path, why in {**summary.damaged, **summary.no_sweeps}.items():
+        say(f"  {path}: {why}" if path in summary.no_sweeps else f"  {why}")
+    say(summary_line(summary))
+    _check_something_done(summary, results_dir, suite_name)
+
+
+def summary_line(summary: EvalSummary) -> str:
+    """``2 cells evaluated (12 new rows), 1 up to date, 0 not finished`` and, when there are any, the damaged,
+    busy and not-applicable counts."""
+    parts = [
+        f"{len(summary.evaluated)} cells evaluated ({summary.rows_added} new rows)",
+        f"{len(summary.up_to_date)} up to date",
+        f"{len(summary.not_done)} not finished",
+    ]
+    extra = {"damaged": summary.damaged, "no requested noise applies": summary.no_sweeps, "busy": summary.busy}
+    parts += [f"{len(cells)} {what}" for what, cells in extra.items() if cells]
+    return ", ".join(parts)
+
+
+def _check_something_done(summary: EvalSummary, results_dir: str, suite_name: str | None) -> None:
+    """Exit 2 with the reason when nothing could be evaluated: no cell (of the suite), no sweep applies, every cell
+    is damaged or unfinished."""
+    if summary.cells == 0 and suite_name is not None:
+        found = ", ".join(sorted(summary.suites)) or "none"
+        raise ResultsError(f"no cell of suite '{suite_name}' under {results_dir}", hint=f"suites found there: {found}")
+    if summary.cells == 0:
+        raise ResultsError(f"no cells under {results_dir}", hint="pass the --results directory of a run")
+    if summary.evaluated or summary.up_to_date or summary.busy:
+        return
+    if summary.no_sweeps:
+        first = next(iter(summary.no_sweeps.values()))
+        raise ResultsError(
+            f"no requested noise applies to the finished cells under {results_dir}: {first}",
+            hint="see 'snnbench list noise' for the kinds of static and event data",
+        )
+    if summary.damaged:
+        raise ResultsError(
+            f"no cell under {results_dir} could be evaluated: {len(summary.damaged)} damaged, "
+            f"{len(summary.not_done)} not finished", hint="see the damaged files above and what to do with each",
+        )  # fmt: skip
+    raise ResultsError(
+        f"no finished cell under {results_dir}: {len(summary.not_done)} not finished",
+        hint="finish the run first (snnbench run SUITE --results DIR), then evaluate",
     )

@@ -92,6 +92,11 @@ class ReportData:
     @classmethod
     def load(cls, roots: Sequence[str | Path], where: Sequence[str] = ()) -> ReportData:
         cells = F.cells_frame(*roots)
+        if cells.empty:
+            raise ResultsError(
+                f"no cells under {', '.join(str(r) for r in roots)}: no folder there holds a spec.json or done.json",
+                hint="pass the --results directory of a run (snnbench run SUITE --results DIR)",
+            )
         if where:
             cells = filter_cells(cells, where)
         return cls([Path(r) for r in roots], cells.reset_index(drop=True))

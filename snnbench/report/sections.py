@@ -92,7 +92,7 @@ TABLE_NAMES = tuple(SECTIONS)
 
 def summary_line(cells: pd.DataFrame) -> str:
     counts = cells["status"].value_counts().to_dict()
-    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "unfinished") if counts.get(s)]
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "damaged", "unfinished") if counts.get(s)]
     best = cells.loc[cells["status"] == "done", "test_acc"]
     best_text = "" if best.empty or math.isnan(best.max()) else f"; best test_acc {best.max():.4f}"
     return f"{len(cells)} cells: " + ", ".join(parts or ["none"]) + best_text

@@ -8,13 +8,13 @@ column                   meaning
 suite, cell_id           suite name; stable id of the training configuration
 dataset, model, depth    ``data.dataset``, ``model.name``, ``model.depth``
 variant, seed, T         ``train.variant``, ``seed``, time steps
-status                   ``done`` | ``failed`` | ``unfinished``
+status                   ``done`` | ``failed`` | ``damaged`` | ``unfinished``
 test_acc                 final test accuracy, 0–1 (NaN unless done)
 best_test_acc            best test accuracy over epochs, 0–1
 epochs                   epochs trained
 train_time_s             wall time of all training epochs, seconds
 train_samples_per_s      training samples per second over all epochs
-error                    the failure, for failed cells
+error                    the failure, for failed cells; the damaged file and what to do, for damaged ones
 path                     the cell directory
 =======================  ===========================================================
 
@@ -29,6 +29,9 @@ and ended by ``path``:
 * :func:`noise_frame` — per noise kind and level (``noise.json``),
 * :func:`thresholds_frame` — per epoch and layer threshold statistics (epoch 0 = ``thresholds_init.json``),
 * :func:`power_frame` — the GPU power timeline (``power_timeline.csv``).
+
+A damaged file (:mod:`snnbench.results.store`, damage policy) hides nothing: its cell is a row of status ``damaged``
+whose ``error`` names the file and what to do, the long tables skip that file, and every other cell is reported.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ from typing import Any
 
 import pandas as pd
 
-from snnbench.errors import ResultsError
 from snnbench.results.store import (
+    DAMAGED,
     HISTORY,
     LAYERS,
     METRICS,
@@ -51,6 +54,7 @@ from snnbench.results.store import (
     SPEC,
     THRESHOLDS_INIT,
     CellStore,
+    DamagedFile,
     ResultsStore,
 )
 
@@ -87,11 +91,11 @@ def _num(value: Any) -> float:
 
 
 def _read(cell: CellStore, name: str, default: Any = None) -> Any:
-    """A cell's JSON file, or ``default`` when absent; unreadable JSON is a one-line :class:`ResultsError`."""
+    """A cell's JSON file, or ``default`` when absent or damaged (the cell's row says ``damaged`` and why)."""
     try:
         value = cell.read_json(name, default)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{cell.path / name} is not valid JSON ({exc})", hint="delete the cell and rerun") from None
+    except DamagedFile:
+        return default
     return default if value is None else value
 
 
@@ -106,23 +110,24 @@ def cell_row(cell: CellStore) -> dict[str, Any]:
     spec = _read(cell, SPEC, {})
     metrics = _read(cell, METRICS, {})
     status = cell.status()
+    damage = cell.damage() if status == DAMAGED else None
     done = status == "done"
     row = {
-        **_identity(spec),
-        "T": metrics.get("T", spec.get("data", {}).get("T")),
+        **_identity(spec, cell),
+        "T": metrics.get("T", _section(spec, "data").get("T")),
         "status": status,
         "test_acc": _num(metrics.get("test_acc")) if done else NAN,
         "best_test_acc": _num(metrics.get("best_test_acc")) if done else NAN,
         "epochs": metrics.get("epochs"),
         "train_time_s": _num(metrics.get("train_time_s")),
         "train_samples_per_s": _num(metrics.get("train_samples_per_s")),
-        "error": metrics.get("error"),
+        "error": str(damage) if damage is not None else metrics.get("error"),
         "path": str(cell.path),
     }
     for key, value in metrics.items():  # later measurements (energy, power, ...) extend the row
         if key not in row and key not in _SKIP_METRICS and isinstance(value, (int, float, str, type(None))):
             row[key] = value
-    for axis, value in (spec.get("axes") or {}).items():  # other swept settings, by dotted key path
+    for axis, value in _section(spec, "axes").items():  # other swept settings, by dotted key path
         if axis not in AXIS_COLUMNS and axis not in row:
             row[axis] = _scalar(value)
     return row
@@ -135,21 +140,28 @@ def cells_frame(*roots: str | Path) -> pd.DataFrame:
     return frame[CELL_COLUMNS + extra]
 
 
-def _identity(spec: dict[str, Any]) -> dict[str, Any]:
-    """The columns that name a cell, from its ``spec.json``."""
+def _section(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    value = spec.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _identity(spec: dict[str, Any], cell: CellStore) -> dict[str, Any]:
+    """The columns that name a cell, from its ``spec.json``; without one (damaged), suite and cell_id from the
+    cell's folder (``<suite>/<slug>-<cell_id>``)."""
+    section = lambda name: _section(spec, name)  # noqa: E731
     return {
-        "suite": spec.get("suite"),
-        "cell_id": spec.get("cell_id"),
-        "dataset": spec.get("data", {}).get("dataset"),
-        "model": spec.get("model", {}).get("name"),
-        "depth": spec.get("model", {}).get("depth"),
-        "variant": spec.get("train", {}).get("variant"),
+        "suite": spec.get("suite") or cell.path.parent.name,
+        "cell_id": spec.get("cell_id") or cell.path.name.rsplit("-", 1)[-1],
+        "dataset": section("data").get("dataset"),
+        "model": section("model").get("name"),
+        "depth": section("model").get("depth"),
+        "variant": section("train").get("variant"),
         "seed": spec.get("seed"),
     }
 
 
 def _key(cell: CellStore) -> dict[str, Any]:
-    return {**_identity(_read(cell, SPEC, {})), "status": cell.status()}
+    return {**_identity(_read(cell, SPEC, {}), cell), "status": cell.status()}
 
 
 def _long_frame(
@@ -263,10 +275,10 @@ def _power_rows(cell: CellStore) -> list[dict[str, Any]]:
         return []
     try:
         frame = pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise ResultsError(f"{path} is not a readable CSV ({exc})") from None
+    except (OSError, ValueError, pd.errors.ParserError):
+        return []  # damaged: the cell's row says so (snnbench.results.store)
     if not {"t_s", "power_w"} <= set(frame.columns):
-        raise ResultsError(f"{path} lacks the columns t_s and power_w")
+        return []
     return frame.to_dict("records")
 
 

@@ -9,7 +9,7 @@ import torch
 from snnbench.data import dataset_info
 from snnbench.errors import ResultsError
 from snnbench.models import create_model
-from snnbench.results.store import CellStore
+from snnbench.results.store import MODEL, CellStore, damaged
 from snnbench.suite import CellSpec, build_spec
 from snnbench.suite.schema import TRAINING_SECTIONS
 
@@ -36,6 +36,10 @@ def load_model(cell_dir: str | Path, device: str | torch.device = "cpu") -> torc
         raise ResultsError(f"{cell.path} holds no finished cell (spec.json and model.pt expected)")
     spec = cell_spec(cell, raw)
     model = create_model(spec.model, dataset_info(spec.data.dataset))
-    model.load_state_dict(cell.load_state_dict())
+    try:
+        model.load_state_dict(cell.load_state_dict())
+    except RuntimeError as exc:  # a model.pt of another network (foreign or edited spec.json)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise damaged(cell.path / MODEL, f"does not fit the network of spec.json ({first})") from None
     model.cell_spec = spec
     return model.to(device).eval()

@@ -21,9 +21,16 @@ Layout (the file names below are this module's constants; no other module spells
 A file is written to a temporary name in the same directory, flushed, fsynced, then renamed over the target, so a
 reader never sees half a file. A cell without ``done.json`` is unfinished whatever else it holds.
 
-**Status** (:meth:`CellStore.status`, the one definition every command uses): ``done`` / ``failed`` from
-``done.json``; else ``running`` while a live process holds the cell's lock; else ``unfinished`` when training
-started (``spec.json`` or ``checkpoint.pt``); else ``pending``.
+**Status** (:meth:`CellStore.status`, the one definition every command uses): ``damaged`` when a file of the cell
+cannot be read as what it should be (:meth:`CellStore.damage`); else ``done`` / ``failed`` from ``done.json``; else
+``running`` while a live process holds the cell's lock; else ``unfinished`` when training started (``spec.json`` or
+``checkpoint.pt``); else ``pending``.
+
+**Damage policy** (every command applies it through this module): a file that is not what this layout says (not
+JSON, JSON of another shape, a torch file that is not an archive, a file where a cell folder should be) never
+crashes a command and never hides the other cells. The cell's status is ``damaged``, its error names the file and
+what to do (:class:`DamagedFile`); ``run`` and ``eval`` leave it alone, ``report`` and ``status`` list it. Nothing
+finished is ever deleted: the hint says to move the file away, or to train the cell again with ``--retry-failed``.
 """
 
 from __future__ import annotations
@@ -34,7 +41,10 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +53,14 @@ from typing import Any
 import torch
 
 from snnbench.errors import ResultsError
+from snnbench.results.damage import (
+    DamagedFile,
+    checkpoint_problem,
+    csv_header_problem,
+    read_shaped_json,
+    short,
+    torch_problem,
+)
 
 SCHEMA_VERSION = 1
 SUITE = "suite.json"
@@ -60,7 +78,41 @@ OUTPUTS = "test_outputs.pt"
 CHECKPOINT = "checkpoint.pt"
 LOCK = ".lock"
 DONE = "done.json"
-STATUSES = ("done", "failed", "running", "unfinished", "pending")
+DAMAGED = "damaged"
+STATUSES = ("done", "failed", DAMAGED, "running", "unfinished", "pending")
+# a cell folder's name: ``<slug>-<cell_id>`` (12 hex digits)
+CELL_NAME = re.compile(r"-[0-9a-f]{12}$")
+
+# What each JSON file of a cell holds: its top-level type and, for lists, the keys every item must have.
+JSON_SHAPES: dict[str, tuple[type, tuple[str, ...]]] = {
+    DONE: (dict, ()), METRICS: (dict, ()), SPEC: (dict, ()), PROVENANCE: (dict, ()), THRESHOLDS_INIT: (dict, ()),
+    HISTORY: (list, ()), LAYERS: (list, ()), POWER: (list, ()), NOISE: (list, ("noise_kind", "noise_level")),
+}  # fmt: skip
+TORCH_FILES = (MODEL, OUTPUTS)
+# The keys of a training checkpoint (snnbench.train.loop.training_state).
+CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "rng_cpu", "rng_cuda", "generator", "history")
+RETRAIN_HINT = "move it away, or run the suite again with --retry-failed to train this cell again"
+DAMAGE_HINTS = {
+    NOISE: "move it away, then 'snnbench eval' measures the noise levels again",
+    SUITE: "move it away; 'snnbench run' writes a new one",
+    **dict.fromkeys((DONE, METRICS, SPEC, MODEL), RETRAIN_HINT),
+}
+NOT_A_FOLDER = "a file where a cell folder should be"
+
+
+def damaged(path: Path, problem: str) -> DamagedFile:
+    """The :class:`DamagedFile` of ``path``, with the hint this layout gives for that file."""
+    hint = DAMAGE_HINTS.get(path.name, "move it away; the rest of the cell is kept")
+    if problem == NOT_A_FOLDER:
+        hint = "move it away; 'snnbench run' trains the cell into a folder of that name"
+    return DamagedFile(path, problem, hint)
+
+
+def _not_writable(path: Path, exc: OSError) -> ResultsError:
+    return ResultsError(
+        f"cannot write {path} ({exc.strerror or type(exc).__name__})",
+        hint="make the results directory writable, or pass another --results directory",
+    )
 
 
 def _json_safe(obj: Any) -> Any:
@@ -75,8 +127,13 @@ def _json_safe(obj: Any) -> Any:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` to a temporary file beside ``path``, fsync, rename over ``path``. A directory that cannot be
+    written is a one-line :class:`ResultsError` naming the path."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except (PermissionError, FileExistsError, NotADirectoryError) as exc:
+        raise _not_writable(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -103,6 +160,24 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def read_checked(path: Path, default: Any = None) -> Any:
+    """A results JSON file of this layout, or ``default`` when absent; anything else than what :data:`JSON_SHAPES`
+    says it holds (unreadable, not JSON, another shape) raises :class:`DamagedFile`."""
+    kind, keys = JSON_SHAPES.get(path.name, (dict if path.name == SUITE else object, ()))
+    try:
+        value = read_shaped_json(path, kind, keys)
+    except FileNotFoundError:
+        return default
+    except DamagedFile as exc:
+        raise damaged(path, exc.problem) from None
+    if path.name == DONE and value.get("status", "done") not in ("done", "failed"):
+        raise damaged(path, f"status {value.get('status')!r} is neither 'done' nor 'failed'")
+    return value
+
+
+_HELD: dict[tuple[Path, int], int] = {}  # (cell dir, thread) -> depth: the locks this process holds
+
+
 class CellStore:
     """Files of one cell: typed readers and writers over the layout above."""
 
@@ -113,8 +188,11 @@ class CellStore:
         atomic_write_json(self.path / name, obj)
 
     def read_json(self, name: str, default: Any = None) -> Any:
-        p = self.path / name
-        return read_json(p) if p.exists() else default
+        """The cell's JSON file ``name``, or ``default`` when absent; a damaged one raises :class:`DamagedFile`."""
+        if not self.path.is_dir() and self.path.exists():
+            raise damaged(self.path, NOT_A_FOLDER)
+        value = read_checked(self.path / name, default)
+        return default if value is None else value
 
     # typed accessors (JSON files; ``None``/empty when absent)
     def read_spec(self) -> dict[str, Any] | None:
@@ -160,7 +238,17 @@ class CellStore:
         atomic_torch_save(self.path / MODEL, {k: v.detach().cpu() for k, v in model.state_dict().items()})
 
     def load_state_dict(self) -> dict[str, torch.Tensor]:
-        return torch.load(self.path / MODEL, map_location="cpu", weights_only=True)
+        """``model.pt``; one that does not load is a :class:`DamagedFile`."""
+        path = self.path / MODEL
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (any unloadable file is damage, reported in one line)
+            raise damaged(path, f"does not load ({type(exc).__name__}: {short(exc)})") from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise damaged(path, "holds no state_dict (a mapping of tensors)")
+        return state
 
     def save_outputs(self, rates: torch.Tensor, labels: torch.Tensor) -> None:
         """Test-set class rates ``[N, classes]`` and labels, for decision fusion across cells."""
@@ -173,38 +261,59 @@ class CellStore:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         atomic_torch_save(self.path / CHECKPOINT, state)
 
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        """The last epoch checkpoint, or None. A corrupt or truncated one is discarded with a warning."""
+    def load_checkpoint(self, model: torch.nn.Module | None = None) -> dict[str, Any] | None:
+        """The last epoch checkpoint, or None. One that is unusable — corrupt, truncated, not a training state
+        (:data:`CHECKPOINT_KEYS`), or, given ``model``, a state of another network — is discarded with a warning, so
+        the cell starts over instead of failing the same way on every retry. A checkpoint is never a finished
+        result."""
         path = self.path / CHECKPOINT
         if not path.exists():
             return None
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            problem = checkpoint_problem(state, CHECKPOINT_KEYS, model)
         except Exception as exc:  # noqa: BLE001  (any unreadable checkpoint means: start over)
-            warnings.warn(f"{path} is unreadable ({type(exc).__name__}); training this cell from scratch", stacklevel=2)
-            path.unlink(missing_ok=True)
-            return None
+            problem = f"unreadable ({type(exc).__name__})"
+        if problem is None:
+            return state
+        warnings.warn(f"{path} is {problem}; training this cell from scratch", stacklevel=2)
+        path.unlink(missing_ok=True)
+        return None
 
     def remove_checkpoint(self) -> None:
         (self.path / CHECKPOINT).unlink(missing_ok=True)
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[bool]:
-        """Exclusive, non-blocking per-cell lock; yields False when another process holds it.
+    def lock(self, wait_s: float = 0.0) -> Iterator[bool]:
+        """Exclusive per-cell lock; yields False when another process holds it for longer than ``wait_s`` seconds
+        (0: do not wait). Every write to a cell holds it: training, ``eval``, any later measurement.
 
         An ``flock`` on ``.lock``: the kernel releases it when the holder exits, even on SIGKILL, so a crashed
-        run never leaves a cell locked.
+        run never leaves a cell locked. Re-entrant within a thread (a measurement inside a run's lock). A folder
+        that cannot be written is a one-line :class:`ResultsError` naming the path.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / LOCK, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
+        key = (self.path.resolve(), threading.get_ident())
+        if key in _HELD:
+            _HELD[key] += 1
             try:
                 yield True
             finally:
+                _HELD[key] -= 1
+            return
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path / LOCK, "a+")  # noqa: SIM115  (closed below)
+        except (PermissionError, FileExistsError, NotADirectoryError) as exc:
+            raise _not_writable(self.path / LOCK, exc) from None
+        with handle:
+            if not _flock(handle, wait_s):
+                yield False
+                return
+            _HELD[key] = 1
+            try:
+                yield True
+            finally:
+                del _HELD[key]
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def is_locked(self) -> bool:
@@ -240,8 +349,31 @@ class CellStore:
     def started(self) -> bool:
         return (self.path / SPEC).exists() or (self.path / CHECKPOINT).exists()
 
+    def damage(self) -> DamagedFile | None:
+        """The first damaged file of the cell (module docstring: damage policy), or None when every file present is
+        what the layout says. Reads the JSON files; torch files are checked to be archives, not loaded."""
+        if not self.path.exists():
+            return None
+        if not self.path.is_dir():
+            return damaged(self.path, NOT_A_FOLDER)
+        for name in JSON_SHAPES:
+            try:
+                read_checked(self.path / name)
+            except DamagedFile as exc:
+                return exc
+        for name in TORCH_FILES:
+            path = self.path / name
+            problem = torch_problem(path) if path.exists() else None
+            if problem:
+                return damaged(path, problem)
+        timeline = self.path / POWER_TIMELINE
+        problem = csv_header_problem(timeline, ("t_s", "power_w")) if timeline.exists() else None
+        return damaged(timeline, problem) if problem else None
+
     def status(self) -> str:
-        """done | failed | running | unfinished | pending (module docstring)."""
+        """damaged | done | failed | running | unfinished | pending (module docstring)."""
+        if self.damage() is not None:
+            return DAMAGED
         finished = self.finished()
         if finished:
             return finished
@@ -270,7 +402,7 @@ class ResultsStore:
         directory = self.suite_dir(suite_name)
         marker = directory / SUITE
         if (self.root / SUITE).exists():
-            other = read_json(self.root / SUITE).get("suite")
+            other = read_checked(self.root / SUITE, {}).get("suite")
             raise ResultsError(
                 f"results directory {self.root} is the directory of suite '{other}', not a results root",
                 hint=f"pass its parent, --results {self.root.parent}",
@@ -278,7 +410,7 @@ class ResultsStore:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             if marker.exists():
-                info = read_json(marker)
+                info = read_checked(marker, {})
                 if info.get("suite") != suite_name:
                     raise ResultsError(
                         f"results directory {directory} belongs to suite '{info.get('suite')}'",
@@ -300,9 +432,43 @@ class ResultsStore:
         return CellStore(self.suite_dir(suite_name) / slug)
 
     def iter_cells(self) -> Iterator[CellStore]:
-        """Every cell directory under the root (any depth), in path order."""
-        for spec in sorted(self.root.rglob(SPEC)):
-            yield CellStore(spec.parent)
+        """Every cell under the root (any depth), in path order: each folder holding ``spec.json``, ``done.json``
+        or ``metrics.json`` (a cell that failed before its spec was written has the last two), and each entry of a
+        suite folder named like a cell that is a file (damaged) or a folder holding anything."""
+        found = {p.parent for name in (SPEC, DONE, METRICS) for p in self.root.rglob(name)}
+        for marker in self.root.rglob(SUITE):
+            found.update(suite_cells(marker.parent))
+        for path in sorted(found):
+            yield CellStore(path)
+
+
+def suite_cells(suite_dir: Path) -> list[Path]:
+    """The entries of a suite folder that are cells: folders named ``<slug>-<cell_id>`` holding any file that is
+    not hidden, and files of such a name (damaged: a file where a cell folder should be)."""
+    try:
+        entries = sorted(suite_dir.iterdir())
+    except OSError:
+        return []
+    cells = []
+    for entry in entries:
+        if entry.name.startswith(".") or not CELL_NAME.search(entry.name):
+            continue
+        if not entry.is_dir() or any(not p.name.startswith(".") for p in entry.iterdir()):
+            cells.append(entry)
+    return cells
+
+
+def _flock(handle, wait_s: float) -> bool:
+    """Take an exclusive flock on ``handle``, retrying for up to ``wait_s`` seconds; False when not acquired."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
 
 def check_schema(info: dict[str, Any], path: Path) -> None:

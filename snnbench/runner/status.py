@@ -1,5 +1,6 @@
-"""What a results directory holds: one row per cell (done, failed, running, unfinished or pending), with epochs,
-test accuracy, the last submitted job and the error. The status of a cell is :meth:`CellStore.status`."""
+"""What a results directory holds: one row per cell (done, failed, damaged, running, unfinished or pending), with
+epochs, test accuracy, the last submitted job and the error. The status of a cell is :meth:`CellStore.status`; a
+damaged cell's error names the file and what to do (the damage policy of :mod:`snnbench.results.store`)."""
 
 from __future__ import annotations
 
@@ -8,28 +9,33 @@ import os
 from pathlib import Path
 from typing import Any
 
-from snnbench.results.store import STATUSES, SUITE, CellStore, read_json
+from snnbench.results.store import DAMAGED, STATUSES, SUITE, CellStore, DamagedFile, read_json, suite_cells
 from snnbench.runner.slurm import job_error, read_jobs
 from snnbench.suite import Suite
 
 
 def _cell_row(suite_name: str, cell_store: CellStore, cell_id: str, slug: str, epochs_total: int | None) -> dict:
     status = cell_store.status()
-    metrics = cell_store.read_metrics() if status in ("done", "failed") else {}
-    try:
-        history = cell_store.read_history()
-    except ValueError:
-        history = []
+    damage = cell_store.damage() if status == DAMAGED else None
+    metrics = _or_default(cell_store.read_metrics, {}) if status in ("done", "failed", DAMAGED) else {}
+    history = _or_default(cell_store.read_history, [])
     if epochs_total is None:
-        try:
-            epochs_total = ((cell_store.read_spec() or {}).get("train") or {}).get("epochs")
-        except ValueError:
-            epochs_total = None
+        train = (_or_default(cell_store.read_spec, None) or {}).get("train")
+        epochs_total = train.get("epochs") if isinstance(train, dict) else None
+    error = str(damage) if damage is not None else metrics.get("error") if status == "failed" else None
     return {
         "suite": suite_name, "cell_id": cell_id, "slug": slug, "status": status, "epochs": len(history),
-        "epochs_total": epochs_total, "test_acc": metrics.get("test_acc"),
-        "error": metrics.get("error") if status == "failed" else None, "job_id": None,
+        "epochs_total": epochs_total, "test_acc": metrics.get("test_acc") if status != DAMAGED else None,
+        "error": error, "job_id": None,
     }  # fmt: skip
+
+
+def _or_default(read, default):
+    """``read()``, or ``default`` when the file is damaged (the row's status and error say so)."""
+    try:
+        return read()
+    except DamagedFile:
+        return default
 
 
 def _suite_dirs(results: Path, suite_name: str | None) -> list[Path]:
@@ -38,6 +44,14 @@ def _suite_dirs(results: Path, suite_name: str | None) -> list[Path]:
     if suite_name:
         return [results / suite_name]
     return sorted(p.parent for p in results.glob(f"*/{SUITE}"))
+
+
+def _cell_dirs(suite_dir: Path) -> list[Path]:
+    """Every folder of a suite folder that is not hidden, and files named like a cell (damaged)."""
+    if not suite_dir.is_dir():
+        return []
+    named = set(suite_cells(suite_dir))
+    return sorted(named | {p for p in suite_dir.iterdir() if p.is_dir() and not p.name.startswith(".")})
 
 
 def cell_status(results: str | os.PathLike, suite: Suite | str | None = None) -> list[dict[str, Any]]:
@@ -59,12 +73,9 @@ def cell_status(results: str | os.PathLike, suite: Suite | str | None = None) ->
             name = suite_dir.name
             with contextlib.suppress(OSError, ValueError):
                 name = read_json(suite_dir / SUITE).get("suite", name)
-            for cell_dir in sorted(p for p in suite_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for cell_dir in _cell_dirs(suite_dir):
                 store = CellStore(cell_dir)
-                try:
-                    cell_id = (store.read_spec() or {}).get("cell_id")
-                except ValueError:
-                    cell_id = None
+                cell_id = (_or_default(store.read_spec, None) or {}).get("cell_id")
                 entries.append(
                     (name, suite_dir, store, cell_id or cell_dir.name.rsplit("-", 1)[-1], cell_dir.name, None)
                 )
@@ -87,8 +98,9 @@ def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def status_line(rows: list[dict[str, Any]]) -> str:
+    """``4 cells: 1 done, 1 failed, 0 running, 1 unfinished, 1 pending`` (``N damaged`` after failed when any)."""
     counts = status_counts(rows)
-    return f"{len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    return f"{len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != DAMAGED)
 
 
 def format_status(rows: list[dict[str, Any]]) -> str:

@@ -2,29 +2,33 @@
 
 For each cell, in suite order::
 
-    done.json present?            -> skip (failed cells too, unless retry_failed)
+    a damaged file?               -> skip and report it (retry_failed: set the damaged files aside, train again)
+    done.json present?            -> skip, without taking the lock (failed cells too, unless retry_failed)
     per-cell lock held elsewhere? -> skip (another process is training it)
     checkpoint.pt present?        -> resume after its epoch
     run_cell (snnbench.runner.cell)
 
 User errors (missing data, bad device) stop the run with one line; finished cells are kept. Any other exception
-inside a cell, and a loss that turns NaN/inf, marks that cell ``failed`` with the error and the run goes on.
+inside a cell, and a loss that turns NaN/inf, marks that cell ``failed`` with the error and the run goes on; a cell
+that fails before its first write gets its ``spec.json`` with the failure, so every command lists it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from snnbench.errors import SnnbenchError
-from snnbench.results import ResultsStore
+from snnbench.results import CellStore, ResultsStore
+from snnbench.results.store import SPEC
 from snnbench.runner.cell import DataCache, init_source_id, record_failure, run_cell
 from snnbench.runner.device import resolve_device
 from snnbench.runner.preflight import check_init_sources, preflight
 from snnbench.runner.progress import Progress
-from snnbench.suite import Cell, Suite
+from snnbench.suite import Cell, Suite, spec_to_dict
 from snnbench.train import TrainingDiverged
 
 
@@ -33,11 +37,61 @@ class RunSummary:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)  # locked by another process
-    failed: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # cell_id -> error (this run's and earlier runs' failures)
+    previously_failed: list[str] = field(default_factory=list)  # failed in an earlier run, skipped now
+    damaged: dict[str, str] = field(default_factory=dict)  # cell_id -> the damaged file and what to do
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.damaged
+
+    def advice(self) -> list[str]:
+        """Lines that tell the user what to do next (empty when nothing needs doing)."""
+        lines = [f"damaged {cell_id}: {why}" for cell_id, why in self.damaged.items()]
+        if self.previously_failed:
+            n = len(self.previously_failed)
+            lines.append(f"{n} cell{'s' if n > 1 else ''} failed in an earlier run; rerun with --retry-failed to train "
+                         f"{'them' if n > 1 else 'it'} again")  # fmt: skip
+        return lines
+
+
+def _record_failure(suite: Suite, cell: Cell, cell_store: CellStore, exc: BaseException) -> str:
+    """Record the failure of ``cell``; one that failed before its first write gets its ``spec.json`` too."""
+    if not (cell_store.path / SPEC).exists():
+        with contextlib.suppress(Exception):  # the failure itself is recorded below whatever happens here
+            cell_store.write_spec({"suite": suite.name, "cell_id": cell.cell_id, "axes": cell.axes,
+                                   **spec_to_dict(cell.spec)})  # fmt: skip
+    return record_failure(cell_store, exc)
+
+
+def _set_aside(cell_store: CellStore) -> None:
+    """Rename every damaged file of a cell to ``<name>.damaged`` (``.damaged.2``, ...): kept, out of the way."""
+    while (damage := cell_store.damage()) is not None and damage.path != cell_store.path:
+        target = damage.path.with_name(damage.path.name + ".damaged")
+        n = 1
+        while target.exists():
+            n += 1
+            target = damage.path.with_name(f"{damage.path.name}.damaged.{n}")
+        damage.path.rename(target)
+
+
+def _skip_unlocked(cell: Cell, cell_store: CellStore, retry_failed: bool, summary: RunSummary) -> bool:
+    """Whether the cell needs no work (finished, or damaged and not retried), recorded in ``summary``; decided
+    without the lock, so a read-only directory of finished cells runs through."""
+    damage = cell_store.damage()
+    if damage is not None and (not retry_failed or damage.path == cell_store.path):
+        summary.damaged[cell.cell_id] = str(damage)
+        return True
+    if damage is not None:
+        return False
+    status = cell_store.finished()
+    if status == "done" or (status == "failed" and not retry_failed):
+        summary.skipped.append(cell.cell_id)
+        if status == "failed":
+            summary.failed[cell.cell_id] = cell_store.error()
+            summary.previously_failed.append(cell.cell_id)
+        return True
+    return False
 
 
 def _runs_after(cell: Cell) -> bool:
@@ -77,16 +131,21 @@ def run_suite(
     progress.suite_start(suite, torch_device, store.suite_dir(suite.name))
     for cell in cells:
         cell_store = store.cell(suite.name, cell.slug)
+        if _skip_unlocked(cell, cell_store, retry_failed, summary):
+            progress.skip(cell)
+            continue
         with cell_store.lock() as acquired:
             if not acquired:
                 summary.busy.append(cell.cell_id)
                 progress.skip(cell)
                 continue
-            status = cell_store.finished()
-            if status == "done" or (status == "failed" and not retry_failed):
+            damaged = cell_store.damage() is not None  # only retry_failed gets here with damage: train it again
+            if damaged:  # start over: a checkpoint is no finished result, and may belong to the damaged files
+                _set_aside(cell_store)
+                cell_store.remove_checkpoint()
+            status = cell_store.finished()  # again, under the lock: another process may have finished it
+            if not damaged and (status == "done" or (status == "failed" and not retry_failed)):
                 summary.skipped.append(cell.cell_id)
-                if status == "failed":
-                    summary.failed[cell.cell_id] = cell_store.error()
                 progress.skip(cell)
                 continue
             if _source_busy(cell, by_id, store, suite.name):
@@ -98,14 +157,14 @@ def run_suite(
             try:
                 metrics = run_cell(suite, cell, cell_store, torch_device, data=data, progress=progress)
             except TrainingDiverged as exc:
-                summary.failed[cell.cell_id] = record_failure(cell_store, exc)
+                summary.failed[cell.cell_id] = _record_failure(suite, cell, cell_store, exc)
                 progress.cell_end(cell, "failed", {"error": summary.failed[cell.cell_id]})
             except SnnbenchError:
                 raise  # a user error (missing data, bad spec): stop with one line, finished cells stay
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # noqa: BLE001  (isolate the cell; the run goes on)
-                summary.failed[cell.cell_id] = record_failure(cell_store, exc)
+                summary.failed[cell.cell_id] = _record_failure(suite, cell, cell_store, exc)
                 progress.cell_end(cell, "failed", {"error": summary.failed[cell.cell_id]})
             else:
                 metrics["wall_time_s"] = time.perf_counter() - start

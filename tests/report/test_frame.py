@@ -3,7 +3,6 @@
 import pandas as pd
 import pytest
 
-from snnbench.errors import ResultsError
 from snnbench.results import CELL_COLUMNS, cells_frame, history_frame
 from snnbench.results.frame import (
     KEY_COLUMNS,
@@ -76,8 +75,11 @@ def test_empty_root_gives_empty_frames_with_columns(tmp_path):
         assert result.empty and column in result.columns
 
 
-def test_corrupt_json_is_a_one_line_results_error(tmp_path):
-    path = write_cell(tmp_path, "s", "d", "mlp", 1, "stl", 0, test_acc=0.5)
+def test_corrupt_json_marks_its_cell_damaged_and_hides_no_other(tmp_path):
+    path = write_cell(tmp_path, "s", "d", "mlp", 1, "stl", 0, test_acc=0.5, noise=[])
+    write_cell(tmp_path, "s", "d", "mlp", 1, "sl", 0, test_acc=0.4, noise=[])
     (path / "noise.json").write_text("[{")
-    with pytest.raises(ResultsError, match="noise.json is not valid JSON"):
-        noise_frame(tmp_path)
+    assert noise_frame(tmp_path).empty
+    cells = cells_frame(tmp_path).set_index("variant")
+    assert cells.loc["stl", "status"] == "damaged" and cells.loc["sl", "status"] == "done"
+    assert cells.loc["stl", "error"].startswith(f"{path / 'noise.json'} is damaged: not valid JSON")

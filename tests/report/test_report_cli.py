@@ -108,9 +108,13 @@ def test_missing_results_dir_is_an_error(tmp_path, run_report):
     assert code == 2 and "results directory" in err and "does not exist" in err
 
 
-def test_empty_results_dir(tmp_path, run_report):
-    code, out, _ = run_report(tmp_path)
-    assert code == 0 and "0 cells: none" in out
+def test_empty_results_dir_says_why(tmp_path, run_report):
+    code, out, err = run_report(tmp_path)
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        f"error: no cells under {tmp_path}: no folder there holds a spec.json or done.json (hint: pass the --results "
+        "directory of a run (snnbench run SUITE --results DIR))"
+    )
 
 
 def test_html_is_self_contained_and_plots_are_written(store, tmp_path, run_report):

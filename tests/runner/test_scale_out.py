@@ -394,7 +394,7 @@ def test_status_reports_done_failed_running_unfinished_and_pending(suite_file, r
     assert rows[unfinished.cell_id]["epochs_total"] == 3  # from its spec.json
     assert {r["cell_id"] for r in cell_status(results / "par")} == set(rows)  # a suite directory works too
     rows = cell_status(results, suite)
-    assert status_counts(rows) == {"done": 1, "failed": 1, "running": 0, "unfinished": 1, "pending": 1}
+    assert status_counts(rows) == {"done": 1, "failed": 1, "damaged": 0, "running": 0, "unfinished": 1, "pending": 1}
     text = format_status(rows)
     assert "4 cells: 1 done, 1 failed, 0 running, 1 unfinished, 1 pending" in text and "RuntimeError: boom" in text
 
