@@ -59,6 +59,10 @@ class RichProgress(RunnerProgress):
     def skip(self, cell: Cell) -> None:
         self.bars.advance(self.cells)
 
+    def measured(self, cell: Cell, what: str) -> None:
+        self.bars.advance(self.cells)
+        self.console.print(f"[cyan]measured[/] {escape(cell_label(cell, with_id=False))}: {escape(what)}")
+
     def cell_start(self, cell: Cell, total_epochs: int) -> None:
         self.bars.update(self.cells, info=cell_label(cell, with_id=False))
         self.bars.reset(self.epochs, total=total_epochs, visible=True, info="")

@@ -51,7 +51,7 @@ def run(
     suite_path, results, device, data_root, overrides, dry_run, fail_fast, retry_failed, workers, devices, launcher,
     partition, time_min, gpus_per_job, cpus_per_task, mem_gb, array_parallelism, sbatch_opts, setup, wait,
 ) -> None:  # fmt: skip
-    """Train and measure every cell of SUITE; finished cells are skipped.
+    """Train and measure every cell of SUITE; finished cells get only the measurements they lack.
 
     Scale out with --workers/--devices (one machine) or --launcher slurm (a job per cell); see docs/scale-out.md.
     """
@@ -83,8 +83,10 @@ def run(
         err_console.print("interrupted: finished cells are saved; run the same command again to resume")
         sys.exit(130)
     busy = f", {len(summary.busy)} running in another process" if summary.busy else ""
+    measured = f"{len(summary.measured)} measured, " if summary.measured else ""
     err_console.print(
-        f"{len(summary.done)} trained, {len(summary.skipped)} already finished, {len(summary.failed)} failed{busy}"
+        f"{len(summary.done)} trained, {measured}{len(summary.skipped)} already finished, "
+        f"{len(summary.failed)} failed{busy}"
     )
     for cell_id, reason in summary.failed.items():
         err_console.print(f"failed {cell_id}: {reason}", markup=False, highlight=False)

@@ -1,9 +1,11 @@
-"""Run a suite: every cell trains and is measured once; finished cells are skipped; a failing cell is recorded.
+"""Run a suite: every cell trains and is measured once; finished cells get only the measurements the suite asks and
+they lack (a noise sweep or energy settings added later); a failing cell is recorded.
 
 For each cell, in suite order::
 
-    done.json present?            -> skip (failed cells too, unless retry_failed)
     per-cell lock held elsewhere? -> skip (another process is training it)
+    done.json says done?          -> measure what the suite asks and the cell lacks (complete_cell), else skip
+    done.json says failed?        -> skip, unless retry_failed
     checkpoint.pt present?        -> resume after its epoch
     run_cell (snnbench.runner.cell)
 
@@ -20,7 +22,14 @@ from pathlib import Path
 
 from snnbench.errors import SnnbenchError
 from snnbench.results import ResultsStore
-from snnbench.runner.cell import DataCache, init_source_id, record_failure, run_cell
+from snnbench.runner.cell import (
+    DataCache,
+    complete_cell,
+    init_source_id,
+    missing_measurements,
+    record_failure,
+    run_cell,
+)
 from snnbench.runner.device import resolve_device
 from snnbench.runner.preflight import check_init_sources, preflight
 from snnbench.runner.progress import Progress
@@ -31,7 +40,8 @@ from snnbench.train import TrainingDiverged
 @dataclass
 class RunSummary:
     done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # finished before this run (measured ones included)
+    measured: list[str] = field(default_factory=list)  # finished cells that got missing measurements
     busy: list[str] = field(default_factory=list)  # locked by another process
     failed: dict[str, str] = field(default_factory=dict)
 
@@ -67,9 +77,12 @@ def run_suite(
     store.open_suite(suite.name, suite.description)
     # cells that start from another cell's network (train.init_from) run after the others
     cells = sorted((c for c in suite.cells if cell_filter is None or cell_filter(c)), key=_runs_after)
-    pending = [c for c in cells if store.cell(suite.name, c.slug).finished() is None]
+    finished = {c.cell_id: store.cell(suite.name, c.slug).finished() for c in cells}
+    pending = [c for c in cells if finished[c.cell_id] is None]
+    cell_stores = {c.cell_id: store.cell(suite.name, c.slug) for c in cells}
+    to_measure = [c for c in cells if finished[c.cell_id] == "done" and missing_measurements(c, cell_stores[c.cell_id])]
     data = DataCache(data_root)
-    preflight(suite, pending if not retry_failed else cells, torch_device, data)
+    preflight(suite, (pending + to_measure) if not retry_failed else cells, torch_device, data)
     check_init_sources(suite, pending if not retry_failed else cells, store.root)
     by_id = {c.cell_id: c for c in suite.cells}
     summary = RunSummary()
@@ -83,10 +96,18 @@ def run_suite(
                 progress.skip(cell)
                 continue
             status = cell_store.finished()
-            if status == "done" or (status == "failed" and not retry_failed):
+            if status == "done":
                 summary.skipped.append(cell.cell_id)
-                if status == "failed":
-                    summary.failed[cell.cell_id] = cell_store.error()
+                measured = complete_cell(cell, cell_store, torch_device, data=data)
+                if measured is None:
+                    progress.skip(cell)
+                else:
+                    summary.measured.append(cell.cell_id)
+                    progress.measured(cell, measured)
+                continue
+            if status == "failed" and not retry_failed:
+                summary.skipped.append(cell.cell_id)
+                summary.failed[cell.cell_id] = cell_store.error()
                 progress.skip(cell)
                 continue
             if _source_busy(cell, by_id, store, suite.name):
