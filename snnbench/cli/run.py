@@ -10,7 +10,7 @@ from snnbench.cli.common import OVERRIDE, debug_enabled, err_console, load, out_
 from snnbench.cli.display import RichParallelProgress, RichProgress, cells_table
 from snnbench.errors import SnnbenchError
 from snnbench.runner import run_suite
-from snnbench.runner.device import worker_devices
+from snnbench.runner.device import resolve_device, worker_devices
 from snnbench.runner.pool import run_parallel
 from snnbench.runner.slurm import SlurmOptions, jobs_path, submit_slurm, wait_for_jobs
 from snnbench.runner.status import cell_status, status_line
@@ -22,7 +22,8 @@ from snnbench.runner.status import cell_status, status_line
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--data-root", default=None, help="Dataset directory (overrides data.root and $SNNBENCH_DATA_ROOT).")
 @OVERRIDE
-@click.option("--dry-run", is_flag=True, help="Show the cells and their status; train nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Show the cells, what they resolve to, their status and estimated time; train nothing.")  # fmt: skip
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed cell.")
 @click.option("--retry-failed", is_flag=True, help="Rerun cells recorded as failed.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -57,7 +58,8 @@ def run(
     """
     suite = load(suite_path, overrides)
     if dry_run:
-        out_console.print(cells_table(suite, results))
+        notify = lambda line: err_console.print(line, markup=False, highlight=False)  # noqa: E731
+        out_console.print(cells_table(suite, results, resolve_device(device), notify=notify))
         return
     if launcher != "local":
         if workers or devices:

@@ -129,7 +129,9 @@ def _cifar10(request: DatasetRequest) -> Dataset:
         raise DataError(f"cannot read CIFAR-10 files in {folder}: {err}", where="dataset 'cifar10'") from err
 
 
-def _static_info(name: str, shape, T: int, description: str, expected: str, hflip_ok: bool = False) -> DatasetInfo:
+def _static_info(
+    name: str, shape, T: int, description: str, expected: str, hflip_ok: bool = False, sizes=None
+) -> DatasetInfo:
     return DatasetInfo(
         name=name,
         kind="static",
@@ -139,6 +141,7 @@ def _static_info(name: str, shape, T: int, description: str, expected: str, hfli
         description=description,
         expected_files=expected,
         hflip_ok=hflip_ok,
+        split_sizes=sizes,
     )
 
 
@@ -149,6 +152,7 @@ def _static_info(name: str, shape, T: int, description: str, expected: str, hfli
         4,
         "MNIST handwritten digits, 28x28 grey (60,000 train / 10,000 test, torchvision)",
         "ROOT/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (download: true fetches them)",
+        sizes=(60_000, 10_000),
     )
 )
 def mnist(request: DatasetRequest) -> Dataset:
@@ -163,6 +167,7 @@ def mnist(request: DatasetRequest) -> Dataset:
         "Fashion-MNIST clothing images, 28x28 grey (60,000 train / 10,000 test, torchvision)",
         "ROOT/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (download: true fetches them)",
         hflip_ok=True,
+        sizes=(60_000, 10_000),
     )
 )
 def fashion_mnist(request: DatasetRequest) -> Dataset:
@@ -179,6 +184,7 @@ def fashion_mnist(request: DatasetRequest) -> Dataset:
         "CIFAR-10 colour images, 32x32 RGB (50,000 train / 10,000 test, torchvision)",
         "ROOT/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta} (download: true fetches them)",
         hflip_ok=True,
+        sizes=(50_000, 10_000),
     )
 )
 def cifar10(request: DatasetRequest) -> Dataset:
