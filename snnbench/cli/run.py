@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -12,6 +13,7 @@ from snnbench.errors import SnnbenchError
 from snnbench.runner import run_suite
 from snnbench.runner.device import resolve_device, worker_devices
 from snnbench.runner.pool import run_parallel
+from snnbench.runner.preflight import PrecisionWarning
 from snnbench.runner.slurm import SlurmOptions, jobs_path, submit_slurm, wait_for_jobs
 from snnbench.runner.status import cell_status, status_line
 
@@ -57,6 +59,7 @@ def run(
     Scale out with --workers/--devices (one machine) or --launcher slurm (a job per cell); see docs/scale-out.md.
     """
     suite = load(suite_path, overrides)
+    _one_line_warnings()
     if dry_run:
         notify = lambda line: err_console.print(line, markup=False, highlight=False)  # noqa: E731
         out_console.print(cells_table(suite, results, resolve_device(device), notify=notify))
@@ -94,6 +97,18 @@ def run(
         err_console.print(f"failed {cell_id}: {reason}", markup=False, highlight=False)
     if summary.failed:
         sys.exit(1)
+
+
+def _one_line_warnings() -> None:
+    """Print snnbench's preflight warnings as one line each (``warning: ...``), like its errors."""
+    plain = warnings.formatwarning
+
+    def formatwarning(message, category, *args, **kwargs):
+        if issubclass(category, PrecisionWarning):
+            return f"warning: {message}\n"
+        return plain(message, category, *args, **kwargs)
+
+    warnings.formatwarning = formatwarning
 
 
 def _run_parallel(suite, suite_path, overrides, results, device, data_root, fail_fast, retry_failed, workers, devices):
