@@ -194,11 +194,11 @@ def measure_cell(cell: Cell, store: CellStore, device: torch.device, model, bund
     errors: dict[str, str] = {}
     if spec.energy.enabled and energy:
         try:
-            energy = measure_energy(
+            result = measure_energy(
                 model, bundle, device, seed=spec.seed, spec=spec.energy, batch_size=test_batch_size(spec.train)
             )
-            metrics.update(energy.metrics)
-            store.write_layers(energy.layers)
+            metrics.update(result.metrics)
+            store.write_layers(result.layers)
         except Exception as exc:  # noqa: BLE001  (recorded against the cell; training is kept)
             errors["energy"] = f"{type(exc).__name__}: {exc}"
     if spec.noise.sweeps:

@@ -77,10 +77,12 @@ def run_suite(
     store.open_suite(suite.name, suite.description)
     # cells that start from another cell's network (train.init_from) run after the others
     cells = sorted((c for c in suite.cells if cell_filter is None or cell_filter(c)), key=_runs_after)
-    finished = {c.cell_id: store.cell(suite.name, c.slug).finished() for c in cells}
-    pending = [c for c in cells if finished[c.cell_id] is None]
-    cell_stores = {c.cell_id: store.cell(suite.name, c.slug) for c in cells}
-    to_measure = [c for c in cells if finished[c.cell_id] == "done" and missing_measurements(c, cell_stores[c.cell_id])]
+    stores = {c.cell_id: store.cell(suite.name, c.slug) for c in cells}
+    pending = [c for c in cells if stores[c.cell_id].finished() is None]
+    # finished cells whose suite now asks for measurements they lack (noise levels, energy settings) need data too
+    to_measure = [
+        c for c in cells if stores[c.cell_id].finished() == "done" and missing_measurements(c, stores[c.cell_id])
+    ]
     data = DataCache(data_root)
     preflight(suite, (pending + to_measure) if not retry_failed else cells, torch_device, data)
     check_init_sources(suite, pending if not retry_failed else cells, store.root)
