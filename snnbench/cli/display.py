@@ -23,6 +23,7 @@ from snnbench.measure.cost import (
 )
 from snnbench.results import ResultsStore
 from snnbench.results.store import PROVENANCE
+from snnbench.runner.cell import missing_measurements
 from snnbench.runner.progress import Progress as RunnerProgress
 from snnbench.suite import Cell, Suite
 
@@ -206,6 +207,11 @@ def cells_table(suite: Suite, results: str, device=None, notify=None) -> Table:
     store = ResultsStore(results)
     statuses = {cell.cell_id: store.cell(suite.name, cell.slug).status() for cell in suite.cells}
     rates = _rates(suite, store, statuses, device, notify)
+    to_measure = {
+        c.cell_id: f" (to measure: {missing})"
+        for c in suite.cells
+        if statuses[c.cell_id] == "done" and (missing := missing_measurements(c, store.cell(suite.name, c.slug)))
+    }
     table = Table(title=f"suite '{suite.name}': {len(suite.cells)} cells")
     columns = ("#", "cell_id", "dataset", "model", "depth", "variant", "seed", "T", "epochs", "train", "test",
                "GMAC/sample", "est. time", "status")  # fmt: skip
@@ -226,7 +232,7 @@ def cells_table(suite: Suite, results: str, device=None, notify=None) -> Table:
             str(cell.index), cell.cell_id, s.data.dataset, s.model.name, str(s.model.depth), s.train.variant,
             str(s.seed), str(resolved_T(s)), str(s.train.epochs), _size(n_train), _size(n_test),
             f"{training_gmac_per_sample(s, cache):.3g}", "-" if done else _duration(estimate),
-            statuses[cell.cell_id],
+            statuses[cell.cell_id] + to_measure.get(cell.cell_id, ""),
         )  # fmt: skip
     sources = sorted({rate.source for rate in rates.values()})
     table.caption = (

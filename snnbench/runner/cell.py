@@ -225,6 +225,15 @@ class MissingMeasurements:
     def __bool__(self) -> bool:
         return self.energy or self.noise_points > 0 or bool(self.retry)
 
+    def __str__(self) -> str:
+        """What a run will measure, e.g. ``energy, 3 noise levels``."""
+        parts = ["energy"] if self.energy else []
+        parts += (
+            [f"{self.noise_points} noise level{'s' if self.noise_points != 1 else ''}"] if self.noise_points else []
+        )
+        parts += [f"retry {section}" for section in self.retry if section != "energy"]
+        return ", ".join(parts)
+
 
 def _as_stored(section: Any) -> Any:
     """A spec section as spec.json holds it (a JSON round trip: tuples become lists)."""

@@ -8,7 +8,9 @@ import shutil
 import textwrap
 
 import pytest
+from rich.console import Console
 
+from snnbench.cli.display import cells_table
 from snnbench.results.noise import read_noise_rows
 from snnbench.results.store import CellStore
 from snnbench.runner import run_suite
@@ -126,6 +128,8 @@ def test_missing_layers_and_recorded_errors_are_retried(setup):
     metrics = json.loads((cell / "metrics.json").read_text())
     (cell / "metrics.json").write_text(json.dumps({**metrics, "measure_errors": {"noise": "OSError: disk full"}}))
     assert missing_measurements(suite_cell, store) == MissingMeasurements(energy=True, noise_points=0, retry=())
+    noisy = load_suite(base / "noisy.yaml").cells[0]
+    assert str(missing_measurements(noisy, store)) == "energy, 3 noise levels, retry noise"
     _, events = _run(base / "tiny.yaml", base / "results")  # no noise section now: its old error is not retried
     assert events == [("measured", "energy")]
     assert (cell / "layers.json").exists()
@@ -141,3 +145,12 @@ def test_cli_says_what_was_measured(setup, cli):
     assert result.returncode == 0, result.stderr
     assert "measured mnist_digits mlp d1 stl s0: +3 noise rows" in result.stderr
     assert "0 trained, 1 measured, 1 already finished, 0 failed" in result.stderr
+
+
+def test_dry_run_says_what_a_finished_cell_will_get(setup):
+    base, _ = setup
+    console = Console(width=250, record=True)
+    console.print(cells_table(load_suite(base / "noisy.yaml"), base / "results", "cpu"))
+    (row,) = [line for line in console.export_text().splitlines() if "mnist_digits" in line]
+    assert row.split("│")[-3].strip() == "-"  # nothing to train: no time estimate
+    assert row.split("│")[-2].strip() == "done (to measure: 3 noise levels)"
