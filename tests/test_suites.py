@@ -24,6 +24,26 @@ def test_every_suite_validates(path):
         check_noise_spec(cell.spec)
 
 
+def test_quick_suite_exercises_every_promise_offline():
+    from snnbench.data import dataset_info
+    from snnbench.measure.robustness import sweep_points
+
+    quick = load_suite(SUITES[0].parent / "quick.yaml")
+    assert {c.spec.train.variant for c in quick.cells} == {"stl", "sl", "tl"}
+    assert {c.spec.model.depth for c in quick.cells} == {1, 3}
+    assert all(dataset_info(c.spec.data.dataset).builtin and c.spec.energy.enabled for c in quick.cells)
+    noise = {
+        (c.spec.data.dataset, dataset_info(c.spec.data.dataset).kind): sorted(
+            {(k, v) for k, v, _, _ in sweep_points(c.spec)}
+        )
+        for c in quick.cells
+    }
+    assert noise == {
+        ("mnist_digits", "static"): [("gaussian", 0.0), ("gaussian", 0.2), ("gaussian", 0.4)],
+        ("dvs_digits", "event"): [("event_drop", 0.0), ("event_drop", 0.5)],
+    }
+
+
 def test_the_study_suites_are_the_real_study():
     depth = load_suite(SUITES[0].parent / "depth.yaml")
     datasets = {c.spec.data.dataset for c in depth.cells}

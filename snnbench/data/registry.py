@@ -34,6 +34,7 @@ class DatasetInfo:
     builtin: bool = False  # ships with snnbench's dependencies: needs no files and no download
     expected_files: str = ""  # what must be under root, for the missing-data message
     hflip_ok: bool = False  # a horizontal mirror keeps every class (data.augment: crop_flip is allowed)
+    split_sizes: tuple[int, int] | None = None  # (train, test) samples of fixed splits; None: known after loading
 
     @property
     def num_features(self) -> int:

@@ -144,7 +144,9 @@ def _cifar10(request: DatasetRequest) -> Dataset:
         ) from err
 
 
-def _static_info(name: str, shape, T: int, description: str, expected: str, hflip_ok: bool = False) -> DatasetInfo:
+def _static_info(
+    name: str, shape, T: int, description: str, expected: str, hflip_ok: bool = False, sizes=None
+) -> DatasetInfo:
     return DatasetInfo(
         name=name,
         kind="static",
@@ -154,6 +156,7 @@ def _static_info(name: str, shape, T: int, description: str, expected: str, hfli
         description=description,
         expected_files=expected,
         hflip_ok=hflip_ok,
+        split_sizes=sizes,
     )
 
 
@@ -164,6 +167,7 @@ def _static_info(name: str, shape, T: int, description: str, expected: str, hfli
         4,
         "MNIST handwritten digits, 28x28 grey (60,000 train / 10,000 test, torchvision)",
         "ROOT/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (download: true fetches them)",
+        sizes=(60_000, 10_000),
     )
 )
 def mnist(request: DatasetRequest) -> Dataset:
@@ -178,6 +182,7 @@ def mnist(request: DatasetRequest) -> Dataset:
         "Fashion-MNIST clothing images, 28x28 grey (60,000 train / 10,000 test, torchvision)",
         "ROOT/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte (download: true fetches them)",
         hflip_ok=True,
+        sizes=(60_000, 10_000),
     )
 )
 def fashion_mnist(request: DatasetRequest) -> Dataset:
@@ -194,6 +199,7 @@ def fashion_mnist(request: DatasetRequest) -> Dataset:
         "CIFAR-10 colour images, 32x32 RGB (50,000 train / 10,000 test, torchvision)",
         "ROOT/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta} (download: true fetches them)",
         hflip_ok=True,
+        sizes=(50_000, 10_000),
     )
 )
 def cifar10(request: DatasetRequest) -> Dataset:

@@ -15,6 +15,7 @@ import json
 import resource
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,12 @@ from snnbench.measure.accuracy import evaluate, test_batch_size
 from snnbench.measure.energy import measure_energy
 from snnbench.measure.gpu_energy import PowerWindows, power_metrics
 from snnbench.measure.power import PowerMeter, create_power_meter
-from snnbench.measure.robustness import evaluate_noise
+from snnbench.measure.robustness import evaluate_noise, sweep_points
 from snnbench.measure.thresholds import ThresholdMonitor
 from snnbench.models import create_model
-from snnbench.results import provenance
+from snnbench.results import load_model, provenance
 from snnbench.results.noise import read_noise_rows, row_key, write_noise_rows
-from snnbench.results.store import CellStore, ResultsStore
+from snnbench.results.store import LAYERS, CellStore, ResultsStore
 from snnbench.runner.progress import Progress
 from snnbench.seeds import seed_everything
 from snnbench.suite import Cell, Suite, cell_id_of, spec_to_dict
@@ -184,20 +185,20 @@ def _train(cell: Cell, store: CellStore, device: torch.device, model, bundle, da
 
 
 def measure_cell(cell: Cell, store: CellStore, device: torch.device, model, bundle, data: DataCache,
-                 clean: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    """The measurement sections of a trained cell: energy (layers.json) and the noise levels not yet in noise.json.
-    A section that raises is recorded in ``measure_errors`` (section -> error) instead of failing the cell: the
-    trained network is already saved."""
+                 clean: dict[str, Any] | None = None, *, energy: bool = True) -> dict[str, Any]:  # fmt: skip
+    """The measurement sections of a trained cell: energy (layers.json; skipped with ``energy=False``) and the noise
+    levels not yet in noise.json. A section that raises is recorded in ``measure_errors`` (section -> error) instead
+    of failing the cell: the trained network is already saved."""
     spec = cell.spec
     metrics: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    if spec.energy.enabled:
+    if spec.energy.enabled and energy:
         try:
-            energy = measure_energy(
+            result = measure_energy(
                 model, bundle, device, seed=spec.seed, spec=spec.energy, batch_size=test_batch_size(spec.train)
             )
-            metrics.update(energy.metrics)
-            store.write_layers(energy.layers)
+            metrics.update(result.metrics)
+            store.write_layers(result.layers)
         except Exception as exc:  # noqa: BLE001  (recorded against the cell; training is kept)
             errors["energy"] = f"{type(exc).__name__}: {exc}"
     if spec.noise.sweeps:
@@ -210,6 +211,88 @@ def measure_cell(cell: Cell, store: CellStore, device: torch.device, model, bund
     if errors:
         metrics["measure_errors"] = errors
     return metrics
+
+
+@dataclass(frozen=True)
+class MissingMeasurements:
+    """What a finished cell's suite, as written now, asks that the cell's folder lacks. The measurement sections
+    (energy, noise, power) are outside the cell id, so a suite can add them to cells that have already trained."""
+
+    energy: bool = False  # enabled, but no layers.json or it was measured with other energy settings
+    noise_points: int = 0  # sweep levels that fit the dataset and have no row in noise.json
+    retry: tuple[str, ...] = ()  # ``measure_errors`` sections to run again
+
+    def __bool__(self) -> bool:
+        return self.energy or self.noise_points > 0 or bool(self.retry)
+
+    def __str__(self) -> str:
+        """What a run will measure, e.g. ``energy, 3 noise levels``."""
+        parts = ["energy"] if self.energy else []
+        parts += (
+            [f"{self.noise_points} noise level{'s' if self.noise_points != 1 else ''}"] if self.noise_points else []
+        )
+        parts += [f"retry {section}" for section in self.retry if section != "energy"]
+        return ", ".join(parts)
+
+
+def _as_stored(section: Any) -> Any:
+    """A spec section as spec.json holds it (a JSON round trip: tuples become lists)."""
+    return json.loads(json.dumps(spec_to_dict(section)))
+
+
+def missing_measurements(cell: Cell, store: CellStore) -> MissingMeasurements:
+    """Compare a ``done`` cell's folder with ``cell.spec``'s measurement sections (nothing is loaded but JSON)."""
+    spec = cell.spec
+    errors = store.read_metrics().get("measure_errors") or {}
+    enabled = {"energy": spec.energy.enabled, "noise": bool(spec.noise.sweeps)}
+    retry = tuple(section for section in errors if enabled.get(section, True))
+    energy = spec.energy.enabled and (
+        store.read_json(LAYERS) is None or (store.read_spec() or {}).get("energy") != _as_stored(spec.energy)
+    )
+    have = {row_key(r) for r in read_noise_rows(store.path)}
+    missing = {key for *_, key in sweep_points(spec)} - have
+    return MissingMeasurements(energy=energy or "energy" in retry, noise_points=len(missing), retry=retry)
+
+
+def complete_cell(cell: Cell, store: CellStore, device: torch.device, *, data: DataCache | None = None) -> str | None:
+    """Bring a ``done`` cell up to ``cell.spec``: reload its network (:func:`snnbench.results.load_model`), measure
+    only what :func:`missing_measurements` finds, merge the results into metrics.json and record the measurement
+    sections in spec.json. Nothing trains; the caller holds the cell lock. Returns what was measured, e.g.
+    ``"+3 noise rows"``, or None when the cell was complete."""
+    missing = missing_measurements(cell, store)
+    if not missing:
+        return None
+    spec = cell.spec
+    data = data or DataCache()
+    before = {row_key(r) for r in read_noise_rows(store.path)}
+    seed_everything(spec.seed, spec.train.deterministic)
+    try:
+        model = load_model(store.path, device)
+    except Exception as exc:  # noqa: BLE001  (a done cell whose network cannot be reloaded keeps its results)
+        found = {"measure_errors": {"model": f"{type(exc).__name__}: {exc}"}}
+    else:
+        found = measure_cell(cell, store, device, model, data.get(cell), data, energy=missing.energy)
+    ran = {"model"} | ({"energy"} if missing.energy else set()) | ({"noise"} if spec.noise.sweeps else set())
+    metrics = store.read_metrics()
+    new_errors = found.pop("measure_errors", {})
+    errors = {k: v for k, v in (metrics.pop("measure_errors", None) or {}).items() if k not in ran} | new_errors
+    store.write_metrics({**metrics, **found, **({"measure_errors": errors} if errors else {})})
+    raw = store.read_spec() or {}
+    sections = {"energy": _as_stored(spec.energy)} if missing.energy and "energy" not in errors else {}
+    if spec.noise.sweeps:
+        sections["noise"] = _as_stored(spec.noise)
+    store.write_spec({**raw, **sections})
+    return _describe(missing, len({row_key(r) for r in read_noise_rows(store.path)} - before), new_errors)
+
+
+def _describe(missing: MissingMeasurements, rows_added: int, errors: dict[str, str]) -> str:
+    parts = []
+    if missing.energy:
+        parts.append("energy failed" if "energy" in errors else "energy")
+    if missing.noise_points or "noise" in missing.retry:
+        parts.append(f"+{rows_added} noise row{'s' if rows_added != 1 else ''}")
+    parts += [f"{section} failed" for section in errors if section != "energy"]
+    return ", ".join(dict.fromkeys(parts)) or "measurement errors cleared"
 
 
 def run_cell(
@@ -232,7 +315,7 @@ def run_cell(
     counts = parameter_counts(model, spec.train.variant, spec.train.bn_affine)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    resume = store.load_checkpoint()
+    resume = store.load_checkpoint(model)
     if resume is None:
         _start(suite, cell, store, device, bundle, model)
     progress.cell_start(cell, spec.train.epochs)

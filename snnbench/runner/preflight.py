@@ -6,12 +6,16 @@
   validates passes ``run``'s preflight up to the data and the device. Errors name the suite file and line, or the
   ``-o`` that set the key.
 * :func:`preflight` — :func:`check_suite`, then what ``run`` adds: the datasets' files are present and GPU power
-  is measurable where a cell requires it.
+  is measurable where a cell requires it; a :class:`PrecisionWarning` when ``model.precision: bf16`` would run on a
+  CPU without bf16 instructions (correct but about 3.5x slower than fp32: a warning, not an error, since a user may
+  want bf16 numerics on purpose, e.g. to check a GPU run on a laptop).
 """
 
 from __future__ import annotations
 
 import json
+import platform
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -115,11 +119,47 @@ def check_last_batch(suite: Suite, cell: Cell, bundle) -> None:
         )
 
 
+class PrecisionWarning(UserWarning):
+    """A cell will run correctly but far slower than it could (the CLI prints it as one line)."""
+
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with native bfloat16 arithmetic
+
+
+def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> tuple[str, set[str]] | None:
+    """The CPU's model name and feature flags (Linux ``/proc/cpuinfo``), or None where they cannot be read."""
+    try:
+        lines = Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    fields = [line.split(":", 1) for line in lines if ":" in line]
+    name = next((value.strip() for key, value in fields if key.strip() == "model name"), platform.machine())
+    return name, {flag for key, value in fields if key.strip() == "flags" for flag in value.split()}
+
+
+def check_precision(cells: Iterable[Cell], device: torch.device, cpu: tuple[str, set[str]] | None = None) -> None:
+    """Warn once when a cell trains under ``model.precision: bf16`` on a CPU without AVX512-BF16 or AMX, where
+    bfloat16 is emulated (measured about 3.5x slower than fp32); silent where the flags are unknown. ``cpu``:
+    :func:`cpu_info` (read from this machine when None)."""
+    if device.type != "cpu" or not any(c.spec.model.precision == "bf16" for c in cells):
+        return
+    cpu = cpu_info() if cpu is None else cpu
+    if cpu is None or cpu[1] & set(BF16_CPU_FLAGS):
+        return
+    warnings.warn(
+        f"model.precision is bf16, but this CPU ({cpu[0]}) has no AVX512-BF16 or AMX: bf16 is emulated and trains "
+        "about 3.5x slower than fp32; use -o model.precision=fp32 here, or bf16 on a GPU",
+        PrecisionWarning,
+        stacklevel=2,
+    )
+
+
 def preflight(suite: Suite, cells: list[Cell], device: torch.device, data: DataCache) -> None:
     """Fail before any training on what would fail later: :func:`check_suite`, a backend the device lacks,
     datasets missing, a last batch BatchNorm cannot train on, GPU power required but unmeasurable."""
     check_suite(suite, cells)
     check_device(suite, cells, device)
+    check_precision(cells, device)
     if any(c.spec.power.mode == "required" for c in cells):
         create_power_meter(device, required=True).close()
     for cell in cells:

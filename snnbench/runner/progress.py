@@ -17,6 +17,10 @@ class Progress:
 
     def skip(self, cell: Cell) -> None: ...
 
+    def measured(self, cell: Cell, what: str) -> None:
+        """A finished cell got the measurements its suite asks and it lacked; ``what`` says which."""
+        self.skip(cell)
+
     def cell_start(self, cell: Cell, total_epochs: int) -> None: ...
 
     def batch(self, index: int, total: int, loss: float, acc: float) -> None: ...

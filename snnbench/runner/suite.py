@@ -1,10 +1,14 @@
-"""Run a suite: every cell trains and is measured once; finished cells are skipped; a failing cell is recorded.
+"""Run a suite: every cell trains and is measured once; finished cells get only the measurements the suite asks and
+they lack (a noise sweep or energy settings added later); a failing cell is recorded.
 
 For each cell, in suite order::
 
     a damaged file?               -> skip and report it (retry_failed: set the damaged files aside, train again)
+    done, and the suite asks for measurements it lacks? -> measure just those under the lock (complete_cell)
     done.json present?            -> skip, without taking the lock (failed cells too, unless retry_failed)
     per-cell lock held elsewhere? -> skip (another process is training it)
+    done.json says done?          -> measure what the suite asks and the cell lacks (complete_cell), else skip
+    done.json says failed?        -> skip, unless retry_failed
     checkpoint.pt present?        -> resume after its epoch
     run_cell (snnbench.runner.cell)
 
@@ -24,7 +28,14 @@ from pathlib import Path
 from snnbench.errors import SnnbenchError
 from snnbench.results import CellStore, ResultsStore
 from snnbench.results.store import SPEC
-from snnbench.runner.cell import DataCache, init_source_id, record_failure, run_cell
+from snnbench.runner.cell import (
+    DataCache,
+    complete_cell,
+    init_source_id,
+    missing_measurements,
+    record_failure,
+    run_cell,
+)
 from snnbench.runner.device import resolve_device
 from snnbench.runner.preflight import check_init_sources, preflight
 from snnbench.runner.progress import Progress
@@ -35,7 +46,8 @@ from snnbench.train import TrainingDiverged
 @dataclass
 class RunSummary:
     done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # finished before this run (measured ones included)
+    measured: list[str] = field(default_factory=list)  # finished cells that got missing measurements
     busy: list[str] = field(default_factory=list)  # locked by another process
     failed: dict[str, str] = field(default_factory=dict)  # cell_id -> error (this run's and earlier runs' failures)
     previously_failed: list[str] = field(default_factory=list)  # failed in an earlier run, skipped now
@@ -94,6 +106,29 @@ def _skip_unlocked(cell: Cell, cell_store: CellStore, retry_failed: bool, summar
     return False
 
 
+def _needs_measurements(cell: Cell, cell_store: CellStore) -> bool:
+    """A finished, undamaged cell whose suite now asks for measurements it lacks (noise levels, energy settings)."""
+    return (
+        cell_store.damage() is None and cell_store.finished() == "done" and bool(missing_measurements(cell, cell_store))
+    )
+
+
+def _complete(cell: Cell, cell_store: CellStore, device, data: DataCache, summary: RunSummary, progress) -> None:
+    """Measure what a finished cell lacks, under its lock (:func:`snnbench.runner.cell.complete_cell`)."""
+    with cell_store.lock() as acquired:
+        if not acquired:
+            summary.busy.append(cell.cell_id)
+            progress.skip(cell)
+            return
+        summary.skipped.append(cell.cell_id)
+        measured = complete_cell(cell, cell_store, device, data=data)
+    if measured is None:
+        progress.skip(cell)
+    else:
+        summary.measured.append(cell.cell_id)
+        progress.measured(cell, measured)
+
+
 def _runs_after(cell: Cell) -> bool:
     return cell.spec.train.init_from is not None
 
@@ -121,16 +156,23 @@ def run_suite(
     store.open_suite(suite.name, suite.description)
     # cells that start from another cell's network (train.init_from) run after the others
     cells = sorted((c for c in suite.cells if cell_filter is None or cell_filter(c)), key=_runs_after)
-    pending = [c for c in cells if store.cell(suite.name, c.slug).finished() is None]
+    stores = {c.cell_id: store.cell(suite.name, c.slug) for c in cells}
+    pending = [c for c in cells if stores[c.cell_id].finished() is None]
+    # finished cells whose suite now asks for measurements they lack (noise levels, energy settings) need data too
+    to_measure = [c for c in cells if _needs_measurements(c, stores[c.cell_id])]
     data = DataCache(data_root)
-    preflight(suite, pending if not retry_failed else cells, torch_device, data)
+    preflight(suite, (pending + to_measure) if not retry_failed else cells, torch_device, data)
     check_init_sources(suite, pending if not retry_failed else cells, store.root)
     by_id = {c.cell_id: c for c in suite.cells}
     summary = RunSummary()
     progress = progress or Progress()
     progress.suite_start(suite, torch_device, store.suite_dir(suite.name))
+    measure_ids = {c.cell_id for c in to_measure}
     for cell in cells:
         cell_store = store.cell(suite.name, cell.slug)
+        if cell.cell_id in measure_ids:
+            _complete(cell, cell_store, torch_device, data, summary, progress)
+            continue
         if _skip_unlocked(cell, cell_store, retry_failed, summary):
             progress.skip(cell)
             continue

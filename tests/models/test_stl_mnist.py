@@ -172,8 +172,10 @@ def test_stl_mnist_earlier_version_has_3x3_kernels_and_no_batchnorm():
 # float64: the two computations agree to rounding (1e-9) through three Adam steps, both at the reference's threshold
 # (2.0, where the fc layers are still silent at init and learn through the surrogate alone) and at 0.5 (every layer
 # spikes). float32 at 0.5: spike for spike the same outputs, and parameters within a tenth of three Adam steps
-# (3 lr). At 2.0 fp32 is not compared after Adam: the conv weights' gradients are then rounding-sized sums of
-# cancelling terms, and Adam's update (about +-lr whatever the gradient's size) turns their rounding into whole steps.
+# (3 lr), except a handful of weights (at most 1 in 10,000; which ones depends on the thread count's summation
+# order) whose Adam update flipped sign on a rounding-sized gradient: those stay within the three steps (3 lr).
+# At 2.0 fp32 is not compared after Adam: the conv weights' gradients are then rounding-sized sums of cancelling
+# terms, and Adam's update (about +-lr whatever the gradient's size) turns their rounding into whole steps.
 CASES = [(torch.float64, 2.0, 1e-9), (torch.float64, 0.5, 1e-9), (torch.float32, 0.5, 3e-4)]
 
 
@@ -215,7 +217,14 @@ def test_stl_mnist_matches_a_transliteration_of_the_reference_for_three_adam_ste
 
     after = copy_init(model)
     for name, value in ref.items():
-        torch.testing.assert_close(after[name], value.detach(), rtol=0, atol=param_atol, msg=name)
+        diff = (after[name].detach() - value.detach()).abs()
+        if dtype == torch.float64:
+            torch.testing.assert_close(after[name], value.detach(), rtol=0, atol=param_atol, msg=name)
+        else:
+            assert float(diff.max()) <= 3 * 1e-3 * 1.01, f"{name}: {float(diff.max())} beyond three Adam steps"
+            assert int((diff > param_atol).sum()) <= max(1, diff.numel() // 10_000), (
+                f"{name}: {diff.gt(param_atol).sum()}"
+            )
         assert not torch.equal(after[name], init[name]), f"{name} did not move"
     # BatchNorm running statistics moved T = 4 times per step: var <- 0.9 var + 0.1 s2, twelve times from 1
     assert after["bn1.var"].sub(1).abs().max() > 0.1
