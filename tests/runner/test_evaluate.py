@@ -1,10 +1,10 @@
 """snnbench eval on a results store: adds the missing noise levels only, merges rows, skips unfinished cells."""
+# ruff: noqa: F811  (the fixture of tests.trained is imported by name)
 
 from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 
 import pytest
 import torch
@@ -14,10 +14,9 @@ from snnbench.cli.eval import parse_noise_options
 from snnbench.errors import ResultsError
 from snnbench.measure import robustness
 from snnbench.results.noise import read_noise_rows
-from snnbench.runner import run_suite
 from snnbench.runner.evaluate import eval_results
-from snnbench.suite import load_suite
 from snnbench.suite.schema import NoiseSpec, NoiseSweep
+from tests.trained import trained  # noqa: F401  (fixture)
 
 CPU = torch.device("cpu")
 
@@ -30,31 +29,11 @@ def sweep(kind, levels, **params):
     return NoiseSweep(kind=kind, levels=tuple(float(v) for v in levels), params=params)
 
 
-TINY = """
-name: tiny-noise
-data: {dataset: mnist_digits, T: 2, train_subset: 200, test_subset: 100}
-model: {name: mlp, width: 16, depth: 1, neuron: {backend: reference, theta_init: 0.5}}
-train: {epochs: 1, lr: 0.01}
-matrix:
-  variant: [stl, tl]
-"""
-
-
-@pytest.fixture(scope="module")
-def trained_store(tmp_path_factory):
-    base = tmp_path_factory.mktemp("store")
-    (base / "tiny.yaml").write_text(textwrap.dedent(TINY))
-    summary = run_suite(load_suite(base / "tiny.yaml"), base / "results", device="cpu")
-    assert len(summary.done) == 2
-    for noise in (base / "results").rglob("noise.json"):
-        noise.unlink()  # whatever the runner measured: these tests add the sweeps themselves
-    return base / "results"
-
-
 @pytest.fixture
-def store(trained_store, tmp_path):
+def store(trained, tmp_path):
+    """A private copy of the two-cell trained store of ``tests.trained`` (stl and tl, no noise rows)."""
     root = tmp_path / "results"
-    shutil.copytree(trained_store, root)
+    shutil.copytree(trained[1], root)
     return root
 
 
@@ -78,7 +57,7 @@ def test_eval_results_adds_missing_levels_only(store, monkeypatch):
         assert [(r["noise_kind"], r["noise_level"]) for r in rows] == [("gaussian", 0.0), ("gaussian", 0.2)]
         metrics = json.loads((cell / "metrics.json").read_text())
         assert rows[0]["test_acc"] == metrics["test_acc"]  # level 0 = the clean accuracy, exactly
-        assert rows[0]["test_samples"] == 100
+        assert rows[0]["test_samples"] == 50
     before = {c: read_noise_rows(c) for c in _cells(store)}
 
     calls.clear()
