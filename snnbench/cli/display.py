@@ -28,44 +28,49 @@ from snnbench.runner.progress import Progress as RunnerProgress
 from snnbench.suite import Cell, Suite
 
 
-def cell_label(cell: Cell, with_id: bool = True) -> str:
-    s = cell.spec
-    label = f"{s.data.dataset} {s.model.name} d{s.model.depth} {s.train.variant} s{s.seed}"
-    return f"{label} [{cell.cell_id}]" if with_id else label
+class _Bars:
+    """A rich progress display (description, bar, done/total, info, elapsed, remaining) drawn once started; use as a
+    context manager."""
 
-
-class RichProgress(RunnerProgress):
-    """Bars for ``snnbench run``: suite cells, the current cell's epochs, and batches with loss."""
-
-    def __init__(self, total_cells: int, console: Console) -> None:
+    def __init__(self, console: Console) -> None:
         self.console = console
         self.bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self.cells = self.bars.add_task("cells", total=total_cells, info="")
-        self.epochs = self.bars.add_task("epochs", total=1, info="", visible=False)
-        self.batches = self.bars.add_task("batches", total=1, info="", visible=False)
-
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        )  # fmt: skip
         self.started = False
 
-    def __enter__(self) -> RichProgress:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.started:
             self.bars.__exit__(*exc)
 
+    def _start(self) -> None:
+        if not self.started:
+            self.bars.__enter__()
+            self.started = True
+
+
+def cell_label(cell: Cell, with_id: bool = True) -> str:
+    s = cell.spec
+    label = f"{s.data.dataset} {s.model.name} d{s.model.depth} {s.train.variant} s{s.seed}"
+    return f"{label} [{cell.cell_id}]" if with_id else label
+
+
+class RichProgress(_Bars, RunnerProgress):
+    """Bars for ``snnbench run``: suite cells, the current cell's epochs, and batches with loss."""
+
+    def __init__(self, total_cells: int, console: Console) -> None:
+        _Bars.__init__(self, console)
+        self.cells = self.bars.add_task("cells", total=total_cells, info="")
+        self.epochs = self.bars.add_task("epochs", total=1, info="", visible=False)
+        self.batches = self.bars.add_task("batches", total=1, info="", visible=False)
+
     def suite_start(self, suite, device, results) -> None:
         self.console.print(f"suite '{suite.name}': {len(suite.cells)} cells on {device} -> {results}", markup=False)
-        self.bars.__enter__()
-        self.started = True
+        self._start()
 
     def skip(self, cell: Cell) -> None:
         self.bars.advance(self.cells)
@@ -100,7 +105,7 @@ class RichProgress(RunnerProgress):
             self.console.print(f"[red]failed[/] {escape(label)}: {escape(str(metrics.get('error')))}")
 
 
-class RichParallelProgress:
+class RichParallelProgress(_Bars):
     """Callbacks for :func:`run_parallel` / :func:`wait_for_jobs` drawn with rich: a header once the first worker has
     passed its preflight (so a user error prints nothing but its one line), a cells bar, a line per finished cell.
 
@@ -108,25 +113,9 @@ class RichParallelProgress:
     """
 
     def __init__(self, console, suite: Suite, results: str | os.PathLike) -> None:
-        self.console, self.suite, self.results = console, suite, Path(results)
-        self.bars = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-        )  # fmt: skip
+        super().__init__(console)
+        self.suite, self.results = suite, Path(results)
         self.task = self.bars.add_task("cells", total=len(suite.cells), info="")
-        self.started = False
-
-    def __enter__(self) -> RichParallelProgress:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.started:
-            self.bars.__exit__(*exc)
-
-    def _start(self) -> None:
-        if not self.started:
-            self.bars.__enter__()
-            self.started = True
 
     def on_start(self, devices: list[str]) -> None:
         where = self.results / self.suite.name

@@ -71,7 +71,9 @@ def _verdict(cli, suite_file, results, bad: Path, problem: str, hint: str) -> No
     assert (bad.read_bytes() if bad.is_file() else None) == before  # eval left the damaged cell alone
 
     code, out, err = cli("run", suite_file, "--results", results, "--device", "cpu")
-    assert code == 0 and "Traceback" not in err and "0 trained, 1 already finished, 0 failed" in err
+    # a damaged cell is a result the user must act on: exit 1, with what to do (like a failed cell)
+    assert code == 1 and "Traceback" not in err and "0 trained, 1 already finished, 0 failed" in err
+    assert f"damaged {damaged.name[-12:]}: {prefix}" in err
     summary = run_suite(load_suite(suite_file), results, device="cpu")
     assert list(summary.damaged.values())[0].startswith(prefix) and summary.skipped == [other.name[-12:]]
     assert summary.advice()[0].startswith(f"damaged {damaged.name[-12:]}: {prefix}")
