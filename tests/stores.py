@@ -197,3 +197,15 @@ def run_report(capsys):
         return code, out, err
 
     return run
+
+
+def noise_row(kind, level, acc, params=None) -> dict[str, Any]:
+    """One ``noise.json`` row."""
+    return {"noise_kind": kind, "noise_level": level, "noise_params": params or {}, "test_acc": acc}
+
+
+def noise_sweep(kind, levels, **params):
+    """A ``NoiseSweep`` of ``kind`` at ``levels``."""
+    from snnbench.suite.schema import NoiseSweep
+
+    return NoiseSweep(kind=kind, levels=tuple(float(v) for v in levels), params=params)

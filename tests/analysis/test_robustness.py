@@ -6,23 +6,20 @@ import pytest
 import torch
 
 from snnbench.analysis.robustness import robustness_summary
-from snnbench.suite.schema import NoiseSweep
+from tests.stores import noise_row
 
 CPU = torch.device("cpu")
 
 
-def row(kind, level, acc, params=None):
-    return {"noise_kind": kind, "noise_level": level, "noise_params": params or {}, "test_acc": acc}
-
-
-def sweep(kind, levels, **params):
-    return NoiseSweep(kind=kind, levels=tuple(float(v) for v in levels), params=params)
-
-
 def test_robustness_summary_hand_made():
-    rows = [row("gaussian", 0.2, 0.6), row("gaussian", 0.0, 0.9), row("gaussian", 0.4, 0.3), row("gaussian", 0.1, 0.8)]
-    rows.append(row("gaussian", 0.1, 0.1))  # a repeated level: the first row counts
-    rows += [row("event_drop", 0.5, 0.45), row("gaussian", 0.3, 0.5, {"clip": False})]
+    rows = [
+        noise_row("gaussian", 0.2, 0.6),
+        noise_row("gaussian", 0.0, 0.9),
+        noise_row("gaussian", 0.4, 0.3),
+        noise_row("gaussian", 0.1, 0.8),
+    ]
+    rows.append(noise_row("gaussian", 0.1, 0.1))  # a repeated level: the first row counts
+    rows += [noise_row("event_drop", 0.5, 0.45), noise_row("gaussian", 0.3, 0.5, {"clip": False})]
     out = robustness_summary(rows, clean_acc=0.9)
     assert [(s["noise_kind"], s["noise_params"]) for s in out] == [
         ("gaussian", {}),
@@ -41,5 +38,5 @@ def test_robustness_summary_hand_made():
     assert single["auc"] == 0.0 and single["nauc"] == pytest.approx(0.5)  # one level: acc / clean
     assert robustness_summary(rows, clean_acc=0.0)[0]["nauc"] is None
     assert robustness_summary(rows, clean_acc=None)[0]["acc_drop"] == [None] * 4
-    flat = robustness_summary([row("event_drop", 0, 0.5), row("event_drop", 1, 0.5)], clean_acc=0.5)
+    flat = robustness_summary([noise_row("event_drop", 0, 0.5), noise_row("event_drop", 1, 0.5)], clean_acc=0.5)
     assert flat[0]["nauc"] == pytest.approx(1.0)

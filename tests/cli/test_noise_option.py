@@ -8,17 +8,9 @@ import torch
 from snnbench.cli.eval import parse_noise_option, parse_noise_options
 from snnbench.errors import SuiteError
 from snnbench.models import create_model
-from snnbench.suite.schema import ModelSpec, NeuronSpec, NoiseSweep
+from snnbench.suite.schema import ModelSpec, NeuronSpec
 
 CPU = torch.device("cpu")
-
-
-def row(kind, level, acc, params=None):
-    return {"noise_kind": kind, "noise_level": level, "noise_params": params or {}, "test_acc": acc}
-
-
-def sweep(kind, levels, **params):
-    return NoiseSweep(kind=kind, levels=tuple(float(v) for v in levels), params=params)
 
 
 def test_parse_noise_option():

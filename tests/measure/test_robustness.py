@@ -9,17 +9,10 @@ from snnbench.measure.accuracy import evaluate
 from snnbench.measure.robustness import evaluate_noise
 from snnbench.models import create_model
 from snnbench.results.noise import row_key
-from snnbench.suite.schema import CellSpec, DataSpec, ModelSpec, NeuronSpec, NoiseSpec, NoiseSweep, TrainSpec
+from snnbench.suite.schema import CellSpec, DataSpec, ModelSpec, NeuronSpec, NoiseSpec, TrainSpec
+from tests.stores import noise_sweep
 
 CPU = torch.device("cpu")
-
-
-def row(kind, level, acc, params=None):
-    return {"noise_kind": kind, "noise_level": level, "noise_params": params or {}, "test_acc": acc}
-
-
-def sweep(kind, levels, **params):
-    return NoiseSweep(kind=kind, levels=tuple(float(v) for v in levels), params=params)
 
 
 def _model(info, width=16):
@@ -33,7 +26,13 @@ def test_evaluate_noise_static_matches_clean_at_level_zero():
         seed=3,
         data=data,
         train=TrainSpec(batch_size=20),
-        noise=NoiseSpec(sweeps=(sweep("gaussian", [0, 0.3]), sweep("event_drop", [0.5]), sweep("salt_pepper", [0.2]))),
+        noise=NoiseSpec(
+            sweeps=(
+                noise_sweep("gaussian", [0, 0.3]),
+                noise_sweep("event_drop", [0.5]),
+                noise_sweep("salt_pepper", [0.2]),
+            )
+        ),
     )
     bundle = load_data(data, 3)
     model = _model(bundle.info)
@@ -62,7 +61,11 @@ def test_evaluate_noise_static_matches_clean_at_level_zero():
 
 def test_evaluate_noise_event(tmp_path):
     data = DataSpec(dataset="dvs_digits", root=str(tmp_path), T=2, train_subset=1, test_subset=10)
-    sweeps = (sweep("event_drop", [0, 0.7]), sweep("gaussian", [0.1]), sweep("event_background", [0, 500]))
+    sweeps = (
+        noise_sweep("event_drop", [0, 0.7]),
+        noise_sweep("gaussian", [0.1]),
+        noise_sweep("event_background", [0, 500]),
+    )
     spec = CellSpec(seed=1, data=data, noise=NoiseSpec(sweeps=sweeps))
     bundle = load_data(data, 1)
     model = _model(bundle.info)

@@ -15,18 +15,11 @@ from snnbench.errors import ResultsError
 from snnbench.measure import robustness
 from snnbench.results.noise import read_noise_rows
 from snnbench.runner.evaluate import eval_results
-from snnbench.suite.schema import NoiseSpec, NoiseSweep
+from snnbench.suite.schema import NoiseSpec
+from tests.stores import noise_sweep
 from tests.trained import trained  # noqa: F401  (fixture)
 
 CPU = torch.device("cpu")
-
-
-def row(kind, level, acc, params=None):
-    return {"noise_kind": kind, "noise_level": level, "noise_params": params or {}, "test_acc": acc}
-
-
-def sweep(kind, levels, **params):
-    return NoiseSweep(kind=kind, levels=tuple(float(v) for v in levels), params=params)
 
 
 @pytest.fixture
@@ -68,7 +61,7 @@ def test_eval_results_adds_missing_levels_only(store, monkeypatch):
         assert rows[:2] == before[cell] and rows[2]["noise_level"] == 0.4
 
     calls.clear()
-    third = eval_results(store, NoiseSpec(sweeps=(sweep("gaussian", [0.2, 0.4]),)), "cpu")
+    third = eval_results(store, NoiseSpec(sweeps=(noise_sweep("gaussian", [0.2, 0.4]),)), "cpu")
     assert third.rows_added == 0 and len(third.up_to_date) == 2 and calls == []
 
     other = eval_results(store, parse_noise_options(["gaussian=0.2:clip=false"]), "cpu")
