@@ -181,22 +181,24 @@ def store(tmp_path_factory) -> Path:
     return build_store(tmp_path_factory.mktemp("results"))
 
 
+def run_in_process(capsys, *args: object) -> tuple[int, str, str]:
+    """Run ``snnbench ARGS`` in this process; return (exit code, stdout, stderr) as captured by ``capsys``."""
+    from snnbench.cli import main
+
+    capsys.readouterr()
+    code = 0
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.fixture
 def run_report(capsys):
     """Run ``snnbench report ...`` in-process; return (exit code, stdout, stderr)."""
-    from snnbench.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = 0
-        try:
-            main(["report", *map(str, args)])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *args: run_in_process(capsys, "report", *args)
 
 
 def noise_row(kind, level, acc, params=None) -> dict[str, Any]:

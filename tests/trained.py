@@ -11,6 +11,7 @@ import pytest
 
 from snnbench.runner import run_suite
 from snnbench.suite import load_suite
+from tests.stores import run_in_process
 
 TINY = """
 name: tiny-damage
@@ -56,16 +57,4 @@ def cell_dirs(root: Path) -> dict[str, Path]:
 @pytest.fixture
 def cli(capsys):
     """Run ``snnbench ARGS`` in-process; return (exit code, stdout, stderr)."""
-    from snnbench.cli import main
-
-    def run(*args: object) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = 0
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *args: run_in_process(capsys, *args)

@@ -42,7 +42,7 @@ import pandas as pd
 
 from snnbench.analysis.robustness import normalised_auc
 from snnbench.analysis.stats import compare
-from snnbench.results.frame import cells_frame, layers_frame, noise_frame
+from snnbench.results.frame import cells_frame, config_columns, layers_frame, noise_frame
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,6 @@ def _nan(value: Any) -> bool:
         return value is None or math.isnan(float(value))
     except (TypeError, ValueError):
         return True
-
-
-def config_columns(done: pd.DataFrame) -> list[str]:
-    """``T`` and the dotted matrix-axis columns that take more than one value among the finished cells."""
-    candidates = ["T"] + [c for c in done.columns if "." in c]
-    return [c for c in candidates if c in done.columns and done[c].astype(str).nunique() > 1]
 
 
 def _layer_rate(row: pd.Series) -> float:

@@ -108,8 +108,7 @@ class ReportData:
     @cached_property
     def config_columns(self) -> list[str]:
         """``T`` and swept matrix axes (dotted columns) that take more than one value among the finished cells."""
-        candidates = ["T"] + [c for c in self.cells.columns if "." in c]
-        return [c for c in candidates if c in self.done.columns and self.done[c].map(label).nunique() > 1]
+        return F.config_columns(self.done)
 
     @property
     def group_columns(self) -> list[str]:

@@ -106,6 +106,22 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def _axis_text(value: Any) -> str:
+    """An axis value as it reads: integral floats without ``.0`` (2.0 and 2 are one value), missing as empty."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def config_columns(done: pd.DataFrame) -> list[str]:
+    """``T`` and the swept matrix axes (dotted columns) that take more than one value among the cells of ``done``:
+    the configuration that, with dataset and model, separates groups of comparable cells (report, claims)."""
+    candidates = ["T"] + [c for c in done.columns if "." in c]
+    return [c for c in candidates if c in done.columns and done[c].map(_axis_text).nunique() > 1]
+
+
 def cell_row(cell: CellStore) -> dict[str, Any]:
     spec = _read(cell, SPEC, {})
     metrics = _read(cell, METRICS, {})

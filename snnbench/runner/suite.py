@@ -169,7 +169,7 @@ def run_suite(
     progress.suite_start(suite, torch_device, store.suite_dir(suite.name))
     measure_ids = {c.cell_id for c in to_measure}
     for cell in cells:
-        cell_store = store.cell(suite.name, cell.slug)
+        cell_store = stores[cell.cell_id]
         if cell.cell_id in measure_ids:
             _complete(cell, cell_store, torch_device, data, summary, progress)
             continue
