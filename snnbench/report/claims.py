@@ -18,7 +18,7 @@ NOTE = (
 
 
 def claims_tidy(data: ReportData) -> pd.DataFrame:
-    return claims_frame(claims(data.cells, data.layers, data.noise))
+    return data.memo("claims", lambda: claims_frame(claims(data.cells, data.layers, data.noise)))
 
 
 def _ci(row: pd.Series) -> str:

@@ -8,7 +8,7 @@ finished cells (``T`` and the other swept matrix axes, e.g. ``model.neuron.tau``
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -120,6 +120,13 @@ class ReportData:
             label(v) if k in ("dataset", "model") else f"{k}={label(v)}" for k, v in zip(keys, values, strict=False)
         ]
         return ", ".join(parts)
+
+    def memo(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """``compute()`` once per report: a frame several sections read (e.g. the claims, for the summary and the
+        claims section)."""
+        if name not in self._cache:
+            self._cache[name] = compute()
+        return self._cache[name]
 
     def _long(self, name: str, loader) -> pd.DataFrame:
         if name not in self._cache:
