@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmark scripts: malloc settings, thread count, peak memory, load, tables."""
+"""Shared helpers for the benchmark scripts: the settings `snnbench run` applies, peak memory, load, tables."""
 
 from __future__ import annotations
 
@@ -9,31 +9,22 @@ import statistics
 import sys
 from collections.abc import Sequence
 
-# glibc serves allocations above M_MMAP_THRESHOLD (128 KiB, adapting up to 32 MiB) with fresh mmap()s that are
-# unmapped on free: every step then page-faults its activations in again (zero-filled by the kernel). Keeping
-# large blocks in the heap and not trimming it removes that cost. The variables must be set before the process
-# starts, so the scripts re-exec themselves once.
-MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 31),
-    "MALLOC_TOP_PAD_": str(64 << 20),
-}
+def run_settings(threads: int | None = None) -> str:
+    """Apply the process settings ``snnbench run`` applies (its CPU heap, ``snnbench.runner.heap``; torch threads =
+    the CPUs of the process, unless ``threads``) and nothing else; returns the line to print with the results: CPU
+    model and vector extensions, threads, heap."""
+    import torch
 
+    from snnbench.machine import cpu_count, describe_cpu
+    from snnbench.runner.heap import keep_heap
 
-def reexec_with_malloc_env(enabled: bool) -> None:
-    """Restart this script with :data:`MALLOC_ENV` unless already set (no-op when disabled or not on Linux)."""
-    if not enabled or not sys.platform.startswith("linux") or os.environ.get("SNNBENCH_BENCH_REEXEC") == "1":
-        return
-    env = dict(os.environ, SNNBENCH_BENCH_REEXEC="1")
-    for key, value in MALLOC_ENV.items():
-        env.setdefault(key, value)
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
-
-
-def malloc_note() -> str:
-    set_vars = {k: os.environ[k] for k in MALLOC_ENV if k in os.environ}
-    return ", ".join(f"{k}={v}" for k, v in set_vars.items()) or "glibc defaults"
+    heap = keep_heap()
+    torch.set_num_threads(threads or cpu_count())
+    if torch.cuda.is_available() and torch.cuda.device_count():
+        gpu = f", GPU {torch.cuda.get_device_name(0)}"
+    else:
+        gpu = ""
+    return f"CPU {describe_cpu()}, {torch.get_num_threads()} threads{gpu}; heap: {heap}"
 
 
 def release_free_memory() -> None:

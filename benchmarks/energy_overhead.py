@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import load_note, malloc_note, median, reexec_with_malloc_env, table  # noqa: E402
+from common import load_note, median, run_settings, table  # noqa: E402
 
 
 def build(name: str, bundle):
@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a shared machine)")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--T", type=int, default=4)
-    ap.add_argument("--no-malloc-env", action="store_true", help="keep glibc's default malloc settings")
     args = ap.parse_args(argv)
-    reexec_with_malloc_env(not args.no_malloc_env)
 
     import torch
 
@@ -61,10 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     from snnbench.measure.probes import attach_probes
     from snnbench.suite.schema import DataSpec, EnergySpec
 
-    torch.set_num_threads(args.threads)
+    settings = run_settings(args.threads)
     device = torch.device("cpu")
     bundle = load_data(DataSpec(dataset="mnist_digits", T=args.T, encoding="rate"))
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {malloc_note()}, {load_note()}")
+    print(f"{settings}; torch {torch.__version__}; {load_note()}")
     print(
         f"mnist_digits test split {len(bundle.test)} samples, T = {bundle.T}, batch {args.batch}, {args.rounds} rounds"
     )

@@ -24,11 +24,10 @@ import os
 import sys
 import time
 
-os.environ.setdefault("SNNBENCH_LIF_COMPILE", "1")  # the compiled kernels are what is measured here, on CPU too
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import load_note, malloc_note, median, reexec_with_malloc_env, table  # noqa: E402
+from common import load_note, median, run_settings, table  # noqa: E402
 
 
 def saved_bytes(fn) -> int:
@@ -87,16 +86,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--libs", nargs="+", default=None, help="subset of libraries (default: all importable)")
-    ap.add_argument("--no-malloc-env", action="store_true", help="keep glibc's default malloc settings")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     ap.add_argument("--warmup", type=int, default=5, help="untimed calls per library after the first")
     args = ap.parse_args(argv)
-    reexec_with_malloc_env(not args.no_malloc_env)
 
     import peers
     import torch
 
-    torch.set_num_threads(args.threads)
+    settings = run_settings(args.threads)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     have = set(peers.available_peers())
@@ -110,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     neurons = args.batch * torch.Size(shape).numel()
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     copy_gbs = copy_bandwidth_gbs(device, sync)
-    print(f"torch {torch.__version__}, peers {peers.versions()}, threads {torch.get_num_threads()}, {malloc_note()}")
+    print(f"{settings}; torch {torch.__version__}; peers {peers.versions()}")
     print(f"device {device_name(device)}: 1 GiB copy {copy_gbs:.0f} GB/s (read + write)")
     print(f"layer: batch {args.batch} x {shape} = {neurons:,} neurons; {load_note()}")
 

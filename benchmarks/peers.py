@@ -39,10 +39,13 @@ def available_peers() -> list[str]:
     return sorted(versions())
 
 
+THETA_INIT = 2.0  # the suites' threshold init (neuron.theta_init)
+
+
 class SnnTorchLIF(nn.Module):
     """``snn.Leaky`` stepped over time in Python; input/output ``[T, B, *features]``."""
 
-    def __init__(self, feature_shape: Sequence[int], theta_init: float = 1.0, tau: float = 0.5) -> None:
+    def __init__(self, feature_shape: Sequence[int], theta_init: float = THETA_INIT, tau: float = 0.5) -> None:
         super().__init__()
         import snntorch as snn
         from snntorch import surrogate
@@ -64,7 +67,7 @@ class SnnTorchLIF(nn.Module):
         return torch.stack(spikes)
 
 
-def spikingjelly_lif(feature_shape: Sequence[int], theta_init: float = 1.0, tau: float = 0.5) -> nn.Module:
+def spikingjelly_lif(feature_shape: Sequence[int], theta_init: float = THETA_INIT, tau: float = 0.5) -> nn.Module:
     """SpikingJelly's own multi-step ``LIFNode`` (scalar, fixed threshold)."""
     from spikingjelly.activation_based import neuron, surrogate
 
@@ -79,7 +82,7 @@ def spikingjelly_lif(feature_shape: Sequence[int], theta_init: float = 1.0, tau:
     )
 
 
-def spikingjelly_learnable_lif(feature_shape: Sequence[int], theta_init: float = 1.0, tau: float = 0.5) -> nn.Module:
+def spikingjelly_learnable_lif(feature_shape: Sequence[int], theta_init: float = THETA_INIT, tau: float = 0.5) -> nn.Module:
     """A LIF node with a learnable per-neuron threshold built on SpikingJelly's ``BaseNode``."""
     from spikingjelly.activation_based import surrogate
     from spikingjelly.activation_based.neuron import BaseNode
@@ -109,7 +112,7 @@ def spikingjelly_learnable_lif(feature_shape: Sequence[int], theta_init: float =
 
 
 class SnnbenchLIF(nn.Module):
-    def __init__(self, feature_shape: Sequence[int], theta_init: float = 1.0, tau: float = 0.5, backend="fused"):
+    def __init__(self, feature_shape: Sequence[int], theta_init: float = THETA_INIT, tau: float = 0.5, backend="fused"):
         super().__init__()
         from snnbench.neurons import LIF
 

@@ -1,12 +1,21 @@
+import getpass
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Measured decisions (which LIF path is faster here) go to a per-session directory, not the user's cache; compiled
+# kernels keep inductor's default location. Subprocesses (CLI tests) inherit both.
+os.environ["SNNBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="snnbench-test-cache-")
+os.environ.setdefault(
+    "TORCHINDUCTOR_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}")
+)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 import snnbench
+from snnbench.machine import describe_cpu
 
 
 @lru_cache(maxsize=1)
@@ -36,9 +37,10 @@ def git_commit() -> str | None:
 
 
 def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model and vector extensions (``AMD EPYC (AVX2, FMA)``)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine() or "cpu"
+    return describe_cpu()
 
 
 def provenance(device: torch.device, seed: int) -> dict[str, Any]:
@@ -50,6 +52,7 @@ def provenance(device: torch.device, seed: int) -> dict[str, Any]:
         "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "device": str(device),
         "device_name": device_name(device),
+        "cpu": describe_cpu(),
         "num_threads": torch.get_num_threads(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),

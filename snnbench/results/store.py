@@ -201,6 +201,9 @@ class CellStore:
     def write_spec(self, spec: dict[str, Any]) -> None:
         self.write_json(SPEC, spec)
 
+    def read_provenance(self) -> dict[str, Any]:
+        return dict(self.read_json(PROVENANCE, {}) or {})
+
     def write_provenance(self, info: dict[str, Any]) -> None:
         self.write_json(PROVENANCE, info)
 

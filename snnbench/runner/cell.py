@@ -31,9 +31,12 @@ from snnbench.measure.power import PowerMeter, create_power_meter
 from snnbench.measure.robustness import evaluate_noise, sweep_points
 from snnbench.measure.thresholds import ThresholdMonitor
 from snnbench.models import create_model
+from snnbench.neurons.backends.dispatch import paths_used, reset_paths_used
+from snnbench.neurons.backends.dispatch import policy as lif_policy
 from snnbench.results import load_model, provenance
 from snnbench.results.noise import read_noise_rows, row_key, write_noise_rows
 from snnbench.results.store import LAYERS, CellStore, ResultsStore
+from snnbench.runner.heap import keep_heap
 from snnbench.runner.progress import Progress
 from snnbench.seeds import seed_everything
 from snnbench.suite import Cell, Suite, cell_id_of, spec_to_dict
@@ -135,8 +138,21 @@ def _start(suite: Suite, cell: Cell, store: CellStore, device: torch.device, bun
         info["init_from"] = str(source.path)
     store.write_spec({"suite": suite.name, "cell_id": cell.cell_id, "axes": cell.axes, **spec_to_dict(spec)})
     store.write_provenance(
-        {**provenance(device, spec.seed), "data_T": bundle.T, "data_split": split_info(bundle), **info}
+        {
+            **provenance(device, spec.seed),
+            "cpu_heap": keep_heap(),
+            "data_T": bundle.T,
+            "data_split": split_info(bundle),
+            **info,
+        }
     )
+
+
+def _record_lif_paths(store: CellStore) -> None:
+    """Add to the cell's provenance which path (eager or compiled) each fused LIF signature trained on, and the
+    policy that chose it (``snnbench.neurons.backends.dispatch``)."""
+    info = store.read_provenance()
+    store.write_provenance({**info, "lif_compile_policy": lif_policy(), "lif_paths": paths_used()})
 
 
 def _train(cell: Cell, store: CellStore, device: torch.device, model, bundle, data: DataCache, progress: Progress,
@@ -319,7 +335,9 @@ def run_cell(
     if resume is None:
         _start(suite, cell, store, device, bundle, model)
     progress.cell_start(cell, spec.train.epochs)
+    reset_paths_used()
     metrics, clean = _train(cell, store, device, model, bundle, data, progress, resume)
+    _record_lif_paths(store)
     metrics.update(trainable_params=counts.trainable_params, threshold_params=counts.threshold_params)
     store.save_model(model)
     metrics.update(measure_cell(cell, store, device, model, bundle, data, clean))

@@ -37,6 +37,7 @@ from snnbench.runner.cell import (
     run_cell,
 )
 from snnbench.runner.device import resolve_device
+from snnbench.runner.heap import keep_heap
 from snnbench.runner.preflight import check_init_sources, preflight
 from snnbench.runner.progress import Progress
 from snnbench.suite import Cell, Suite, spec_to_dict
@@ -152,6 +153,7 @@ def run_suite(
     cell_filter: Callable[[Cell], bool] | None = None,
 ) -> RunSummary:
     torch_device = resolve_device(device)
+    keep_heap()
     store = ResultsStore(results)
     store.open_suite(suite.name, suite.description)
     # cells that start from another cell's network (train.init_from) run after the others

@@ -59,6 +59,12 @@ def test_run_trains_every_cell_once_and_rerun_retrains_nothing(tiny_run):
         prov = json.loads((d / "provenance.json").read_text())
         assert prov["torch_version"] == torch.__version__ and prov["seed"] == 0 and prov["device"] == "cpu"
         assert prov["snnbench_version"] == snnbench.__version__
+        # how it trained: the CPU heap the run kept, the LIF path policy and the path of every LIF signature
+        assert prov["cpu_heap"].startswith("kept: no mmap") and prov["cpu"] == prov["device_name"]
+        assert prov["lif_compile_policy"] == "auto"
+        paths = prov["lif_paths"]
+        assert paths and set(paths.values()) == {"eager"}  # tiny layers: a compile could not pay for itself
+        assert any(sig.startswith("lif cpu [") and sig.endswith(" train") for sig in paths)
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from snnbench.data.registry import DatasetInfo
 from snnbench.models import create_model
 from snnbench.models.layers import SeqDropout, TimeFold
 from snnbench.neurons import LIF
-from snnbench.neurons.backends import fused
+from snnbench.neurons.backends import dispatch, fused
 from snnbench.suite import ModelSpec, NeuronSpec
 
 
@@ -26,10 +26,10 @@ def test_seq_dropout_keeps_one_mask_for_all_steps():
 
 @pytest.fixture
 def compiled():
-    before = fused.compile_enabled()
+    before = dispatch.policy()
     fused.set_compile(True)
     yield
-    fused.set_compile(before)
+    dispatch.set_policy(before)
 
 
 def conv_net_with_pool():

@@ -26,11 +26,12 @@ Two interchangeable implementations of each direction:
 
 * ``compiled``: the whole time loop as one ``torch.compile`` (inductor) kernel per direction: one pass over memory
   (C++/OpenMP on CPU, Triton on CUDA). One compiled function per ``(surrogate, tau, detach_reset)`` and argument
-  shape (see :func:`_compiled_fn`); a compile or
-  run failure logs a warning once and falls back to eager for that key. Used on CUDA by default; on the CPU only when
-  asked (``SNNBENCH_LIF_COMPILE=1`` or :func:`set_compile`), because compiling costs seconds per new shape
-  (measurements: ``docs/performance.md``). ``SNNBENCH_LIF_COMPILE=0`` disables it.
-* ``eager``: the same loop with preallocated outputs and in-place ops (no compile cost, slower).
+  shape (see :func:`_compiled_fn`); a compile or run failure logs a warning once and falls back to eager for that
+  key.
+* ``eager``: the same loop with preallocated outputs and in-place ops (nothing to build, slower on large layers).
+
+Both give bit-identical spikes and gradients; which one runs is measured per machine and shape
+(:mod:`snnbench.neurons.backends.dispatch`).
 
 Forward values equal the reference bit for bit (same operations in the same order: ``tau * u`` then ``+ I``, then
 ``- theta``, no fused multiply-add; the tests check the compiled kernels bit for bit with a tau that is not a
@@ -45,7 +46,6 @@ Registered as LIF backend ``fused`` (see :data:`snnbench.neurons.functional.LIF_
 from __future__ import annotations
 
 import logging
-import os
 import types
 from collections.abc import Callable
 
@@ -53,6 +53,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from snnbench.neurons.backends.dispatch import choose, compile_enabled, ensure_kernel_cache, set_policy
 from snnbench.neurons.functional import LIF_BACKENDS, LIFParameters, lif_multistep_reference
 from snnbench.neurons.surrogate import Surrogate
 
@@ -69,27 +70,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _compile_setting(value: str) -> bool | None:
-    """``SNNBENCH_LIF_COMPILE``: 1/true = always, 0/false = never, unset/auto = on CUDA only (None)."""
-    value = value.strip().lower()
-    if value in ("0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    return None
-
-
-_COMPILE: bool | None = _compile_setting(os.environ.get("SNNBENCH_LIF_COMPILE", "auto"))
-
-
 def set_compile(enabled: bool | None) -> None:
-    """Use (``True``) or skip (``False``) the ``torch.compile`` kernels, or ``None``: on CUDA only (the default)."""
-    global _COMPILE
-    _COMPILE = enabled if enabled is None else bool(enabled)
-
-
-def compile_enabled(device_type: str = "cpu") -> bool:
-    return _COMPILE if _COMPILE is not None else device_type == "cuda"
+    """Compile always (``True``), never (``False``) or as measured (``None``, the default); see
+    :func:`snnbench.neurons.backends.dispatch.set_policy`."""
+    set_policy(enabled)
 
 
 def fused_available(x_seq: Tensor) -> bool:
@@ -224,6 +208,7 @@ def _compiled_fn(key: tuple, make: Callable[[], Callable], args: tuple[Tensor, .
     sig = _signature(args)
     fn = kernels.get(sig)
     if fn is None:
+        ensure_kernel_cache()
         if len(kernels) < MAX_STATIC_SHAPES:
             tag = f"{len(_compiled)}_{len(kernels)}"
             fn = kernels[sig] = torch.compile(_own_code(make(), tag), dynamic=False)
@@ -250,12 +235,8 @@ def _run_compiled(key: tuple, make: Callable[[], Callable], *args: Tensor) -> tu
         return None
 
 
-def _use_compiled(x: Tensor) -> bool:
-    return compile_enabled(x.device.type) and not torch.compiler.is_compiling() and x.device.type in ("cpu", "cuda")
-
-
-def _forward(x_seq: Tensor, theta: Tensor, tau: float, need_z: bool) -> tuple[Tensor, Tensor | None]:
-    if _use_compiled(x_seq):
+def _forward(x_seq: Tensor, theta: Tensor, tau: float, need_z: bool, compiled: bool) -> tuple[Tensor, Tensor | None]:
+    if compiled and not torch.compiler.is_compiling():
         out = _run_compiled(("fwd", float(tau)), lambda: _make_forward(tau), x_seq, theta)
         if out is not None:
             return out
@@ -265,9 +246,9 @@ def _forward(x_seq: Tensor, theta: Tensor, tau: float, need_z: bool) -> tuple[Te
 
 
 def _backward(
-    grad_spikes: Tensor, z_seq: Tensor, theta: Tensor, p: LIFParameters, need_x: bool, need_theta: bool
+    grad_spikes: Tensor, z_seq: Tensor, theta: Tensor, p: LIFParameters, need_x: bool, need_theta: bool, compiled: bool
 ) -> tuple[Tensor | None, Tensor | None]:
-    if _use_compiled(z_seq):
+    if compiled and not torch.compiler.is_compiling():
         key = ("bwd", _surrogate_key(p.surrogate), float(p.tau), bool(p.detach_reset))
         out = _run_compiled(key, lambda: _make_backward(p.surrogate, p.tau, p.detach_reset), grad_spikes, z_seq, theta)
         if out is not None:
@@ -278,6 +259,59 @@ def _backward(
     return _backward_eager(grad_spikes, z_seq, theta, p, need_x, need_theta)
 
 
+def _theta_grad(gz_neg_sum: Tensor, theta_shape: torch.Size) -> Tensor:
+    """``dL/dtheta`` from ``-sum_t gz`` per sample, ``[B, *features]``: summed over the batch, then over the
+    dimensions ``theta`` broadcasts along. One order of summation for every path, so they agree bit for bit."""
+    return gz_neg_sum.sum(0).sum_to_size(theta_shape)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Path choice: eager or compiled, per signature, by measurement (snnbench.neurons.backends.dispatch). A trial runs the
+# op on fresh random inputs of the caller's shapes, strides and dtypes, from a private generator.
+
+
+def _call_signature(op: str, x_seq: Tensor, theta: Tensor, p: LIFParameters, grad: bool) -> str:
+    shape = "x".join(map(str, x_seq.shape))
+    layout = "" if x_seq.is_contiguous() else f" strides {tuple(x_seq.stride())}"
+    dtypes = str(x_seq.dtype).removeprefix("torch.")
+    if theta.dtype != x_seq.dtype:
+        dtypes += "/" + str(theta.dtype).removeprefix("torch.")
+    theta_shape = "x".join(map(str, theta.shape)) or "scalar"
+    mode = "train" if grad else "infer"
+    return f"{op} {x_seq.device.type} [{shape}]{layout} {dtypes} theta [{theta_shape}] {p.surrogate.name} {mode}"
+
+
+def _trial(fn: Callable[..., Tensor], x_seq: Tensor, theta: Tensor, p: LIFParameters, grad: bool):
+    """``run(compiled)``: one call of ``fn`` on random inputs shaped, strided and typed as this call's (built on the
+    first run: most calls only look their decision up)."""
+    shape, stride, device, dtype = x_seq.shape, x_seq.stride(), x_seq.device, x_seq.dtype
+    theta_shape, theta_dtype, theta_grad = theta.shape, theta.dtype, theta.requires_grad
+    inputs: list[Tensor] = []
+
+    def run(compiled: bool) -> None:
+        if not inputs:
+            gen = torch.Generator(device=device).manual_seed(0)
+            x = torch.empty_strided(shape, stride, device=device, dtype=dtype).normal_(generator=gen)
+            th = 1.0 + 0.5 * torch.randn(theta_shape, generator=gen, device=device)
+            inputs.extend((x, th.to(theta_dtype)))
+        with torch.enable_grad() if grad else torch.no_grad():
+            xr = inputs[0].clone().requires_grad_(grad)
+            tr = inputs[1].clone().requires_grad_(grad and theta_grad)
+            y = fn(xr, tr, p, compiled)
+            if grad:
+                y.backward(torch.ones_like(y))
+
+    return run
+
+
+def _use_compiled(op: str, fn: Callable[..., Tensor], x_seq: Tensor, theta: Tensor, p: LIFParameters) -> bool:
+    """Whether ``op`` runs compiled for this call's signature (False while being traced by torch.compile)."""
+    if torch.compiler.is_compiling() or not compile_enabled(x_seq.device.type):
+        return False
+    grad = torch.is_grad_enabled() and (x_seq.requires_grad or theta.requires_grad)
+    return choose(_call_signature(op, x_seq, theta, p, grad), x_seq.device, _trial(fn, x_seq, theta, p, grad))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -285,25 +319,28 @@ class FusedLIF(torch.autograd.Function):
     """Multi-step LIF as one autograd node; saves only ``z = v - theta`` (and ``theta``) for backward."""
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x_seq: Tensor, theta: Tensor, p: LIFParameters, compiled: bool) -> Tensor:  # type: ignore[override]
         x_dtype = x_seq.dtype
         dtype = torch.result_type(x_seq, theta)
-        spikes, z_seq = _forward(x_seq.to(dtype), theta.to(dtype), p.tau, need_z=True)
+        spikes, z_seq = _forward(x_seq.to(dtype), theta.to(dtype), p.tau, need_z=True, compiled=compiled)
         ctx.save_for_backward(z_seq, theta)
         ctx.p = p
+        ctx.compiled = compiled
         ctx.x_dtype = x_dtype
         return spikes
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_spikes: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # type: ignore[override]
+    def backward(ctx, grad_spikes: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
         z_seq, theta = ctx.saved_tensors
         need_x, need_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        gx, gz_neg_sum = _backward(grad_spikes.to(z_seq.dtype), z_seq, theta.to(z_seq.dtype), ctx.p, need_x, need_theta)
+        gx, gz_neg_sum = _backward(
+            grad_spikes.to(z_seq.dtype), z_seq, theta.to(z_seq.dtype), ctx.p, need_x, need_theta, ctx.compiled
+        )
         if gx is not None:
             gx = gx.to(ctx.x_dtype)
-        g_theta = gz_neg_sum.sum_to_size(theta.shape).to(theta.dtype) if gz_neg_sum is not None else None
-        return gx, g_theta, None
+        g_theta = _theta_grad(gz_neg_sum, theta.shape).to(theta.dtype) if gz_neg_sum is not None else None
+        return gx, g_theta, None, None
 
 
 def _channels_last_5d(x_seq: Tensor) -> bool:
@@ -311,20 +348,32 @@ def _channels_last_5d(x_seq: Tensor) -> bool:
     return x_seq.dim() == 5 and not x_seq.is_contiguous() and x_seq.permute(0, 1, 3, 4, 2).is_contiguous()
 
 
-def lif_multistep_fused(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
-    """Spikes ``[T, ...]``; same contract as :func:`~snnbench.neurons.functional.lif_multistep_reference`."""
+def _lif(x_seq: Tensor, theta: Tensor, p: LIFParameters, compiled: bool) -> Tensor:
+    """The fused LIF on the given path (``x_seq`` in its physical layout, ``theta`` broadcasting to one step)."""
+    if torch.is_grad_enabled() and (x_seq.requires_grad or theta.requires_grad):
+        return FusedLIF.apply(x_seq, theta, p, compiled)
+    dtype = torch.result_type(x_seq, theta)
+    with torch.no_grad():
+        return _forward(x_seq.to(dtype), theta.to(dtype), p.tau, need_z=False, compiled=compiled)[0]
+
+
+def _lif_any_layout(x_seq: Tensor, theta: Tensor, p: LIFParameters, compiled: bool | None = None) -> Tensor:
     step_shape = tuple(x_seq.shape[1:])
     if x_seq.dim() < 2 or torch.broadcast_shapes(tuple(theta.shape), step_shape) != step_shape:
         return lif_multistep_reference(x_seq, theta, p)[0]  # theta would widen the output: keep the oracle's result
     if _channels_last_5d(x_seq) and theta.dim() <= 3:
         # run on the physical [T, B, H, W, C] order so spikes and gradients keep the input's channels-last layout
         # (contiguous NCHW outputs behind channels-last BatchNorm made its backward ~6x slower)
-        return lif_multistep_fused(x_seq.permute(0, 1, 3, 4, 2), _theta_hwc(theta), p).permute(0, 1, 4, 2, 3)
-    if torch.is_grad_enabled() and (x_seq.requires_grad or theta.requires_grad):
-        return FusedLIF.apply(x_seq, theta, p)
-    dtype = torch.result_type(x_seq, theta)
-    with torch.no_grad():
-        return _forward(x_seq.to(dtype), theta.to(dtype), p.tau, need_z=False)[0]
+        return _lif_any_layout(x_seq.permute(0, 1, 3, 4, 2), _theta_hwc(theta), p, compiled).permute(0, 1, 4, 2, 3)
+    if compiled is None:
+        compiled = _use_compiled("lif", _lif, x_seq, theta, p)
+    return _lif(x_seq, theta, p, compiled)
+
+
+def lif_multistep_fused(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
+    """Spikes ``[T, ...]``; same contract as :func:`~snnbench.neurons.functional.lif_multistep_reference`.
+    Eager or compiled as measured for this shape (:mod:`snnbench.neurons.backends.dispatch`)."""
+    return _lif_any_layout(x_seq, theta, p)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -450,33 +499,23 @@ class FusedLIFMaxPool2d(torch.autograd.Function):
             raise RuntimeError("compiled LIF+max-pool backward unavailable")
         gx, g_theta = out
         need_x, need_theta = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        if need_theta:  # [B, H, W, C] summed down to theta's own shape
-            g_theta = g_theta.sum(0).permute(2, 0, 1).sum_to_size(theta_hwc.permute(2, 0, 1).shape)
-            g_theta = g_theta.reshape(ctx.theta_shape)
+        if need_theta:  # [B, H, W, C] summed down to theta's own shape, as FusedLIF does on channels-last input
+            g_theta = _theta_grad(g_theta, theta_hwc.shape).permute(2, 0, 1).reshape(ctx.theta_shape)
         return (gx if need_x else None), (g_theta if need_theta else None), None
 
 
-def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
-    """``max_pool2d(spikes, 2)`` of a LIF layer, ``[T, B, C, H, W] -> [T, B, C, H/2, W/2]``.
-
-    Uses the compiled kernels when possible (CPU or CUDA, even ``H`` and ``W``, compile enabled; the result is
-    channels-last); otherwise :func:`lif_multistep_fused` followed by ``max_pool2d``, with identical values.
-    Spikes come back in the input's dtype (0 and 1 are exact in all of them). As in the reference, a bf16/fp16
-    input with an fp32 threshold runs the dynamics in fp32; its gradient is computed in fp32, returned in the
-    input's dtype.
-    """
+def _lif_pool_eager(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
+    """The eager path: the fused LIF on channels-last input (the layout the compiled kernels use, so the threshold
+    gradient is summed in the same order), then ``max_pool2d``."""
     T, B = x_seq.shape[:2]
-    ok = (
-        x_seq.dim() == 5
-        and x_seq.shape[-1] % 2 == 0
-        and x_seq.shape[-2] % 2 == 0
-        and theta.dim() <= 3
-        and x_seq.is_floating_point()
-        and theta.is_floating_point()
-        and _use_compiled(x_seq)
-        and torch.broadcast_shapes(tuple(theta.shape), tuple(x_seq.shape[2:])) == tuple(x_seq.shape[2:])
-    )
-    if ok:
+    if not _channels_last_5d(x_seq):
+        x_seq = x_seq.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    spikes = _lif_any_layout(x_seq, theta, p, compiled=False)
+    return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B)).to(x_seq.dtype)
+
+
+def _lif_pool(x_seq: Tensor, theta: Tensor, p: LIFParameters, compiled: bool) -> Tensor:
+    if compiled:
         try:
             if torch.is_grad_enabled() and (x_seq.requires_grad or theta.requires_grad):
                 return FusedLIFMaxPool2d.apply(x_seq, theta, p)
@@ -484,8 +523,32 @@ def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
         except RuntimeError as exc:
             if "compiled LIF+max-pool" not in str(exc):
                 raise
-    spikes = lif_multistep_fused(x_seq, theta, p)
-    return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B)).to(x_seq.dtype)
+    return _lif_pool_eager(x_seq, theta, p)
+
+
+def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
+    """``max_pool2d(spikes, 2)`` of a LIF layer, ``[T, B, C, H, W] -> [T, B, C, H/2, W/2]``.
+
+    Two paths, chosen per shape by measurement (:mod:`snnbench.neurons.backends.dispatch`), with bit-identical
+    values and gradients: the compiled channels-last kernels (CPU or CUDA, even ``H`` and ``W``), or the eager fused
+    LIF followed by ``max_pool2d``. The result is channels-last either way. Spikes come back in the input's dtype
+    (0 and 1 are exact in all of them). As in the reference, a bf16/fp16 input with an fp32 threshold runs the
+    dynamics in fp32; its gradient is computed in fp32, returned in the input's dtype.
+    """
+    poolable = (
+        x_seq.dim() == 5
+        and x_seq.shape[-1] % 2 == 0
+        and x_seq.shape[-2] % 2 == 0
+        and theta.dim() <= 3
+        and x_seq.is_floating_point()
+        and theta.is_floating_point()
+        and torch.broadcast_shapes(tuple(theta.shape), tuple(x_seq.shape[2:])) == tuple(x_seq.shape[2:])
+    )
+    if not poolable:
+        T, B = x_seq.shape[:2]
+        spikes = lif_multistep_fused(x_seq, theta, p)
+        return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B)).to(x_seq.dtype)
+    return _lif_pool(x_seq, theta, p, _use_compiled("lif_pool", _lif_pool, x_seq, theta, p))
 
 
 LIF_BACKENDS.register("fused", available=fused_available, priority=10)(lif_multistep_fused)

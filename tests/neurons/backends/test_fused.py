@@ -15,7 +15,7 @@ from snnbench.neurons import (
     lif_multistep,
     lif_multistep_reference,
 )
-from snnbench.neurons.backends import fused
+from snnbench.neurons.backends import dispatch, fused
 from snnbench.registry import Entry
 
 SURROGATES = ("arctan", "sigmoid", "rectangular", "triangle")
@@ -29,10 +29,10 @@ def theta_shape(granularity: str) -> tuple[int, ...]:
 
 @pytest.fixture
 def compile_mode(request):
-    before = fused.compile_enabled()
+    before = dispatch.policy()
     fused.set_compile(request.param)
     yield request.param
-    fused.set_compile(before)
+    dispatch.set_policy(before)
 
 
 def run_both(p: LIFParameters, granularity: str, style: str, *, T: int = 5, B: int = 3, seed: int = 0, device="cpu"):
@@ -181,7 +181,7 @@ def test_compile_failure_falls_back_to_eager(monkeypatch, caplog):
     monkeypatch.setattr(fused, "_compiled", {})
     monkeypatch.setattr(fused, "_failed", set())
     monkeypatch.setattr(fused.torch, "compile", broken_compile)
-    monkeypatch.setattr(fused, "_COMPILE", True)
+    monkeypatch.setattr(dispatch, "_policy", "always")
     p = LIFParameters(surrogate=create_surrogate("sigmoid"))
     with caplog.at_level("WARNING", logger=fused.__name__):
         ref, fus = run_both(p, "neuron", "tl")
