@@ -108,7 +108,7 @@ class Decision:
 
 
 _lock = threading.Lock()
-_decisions: dict[str, Decision] = {}  # signature -> decision, this process
+_decisions: dict[tuple[str, int], Decision] = {}  # (signature, CPU threads) -> decision, this process
 _used: dict[str, str] = {}  # signature -> path, since reset_paths_used()
 _disk: dict | None = None  # the cache file's entry for this machine, loaded once
 
@@ -216,17 +216,19 @@ def choose(signature: str, device: torch.device, trial: Callable[[bool], None]) 
         compiled = _policy == "always"
         _used[signature] = "compiled" if compiled else "eager"
         return compiled
-    decision = _decisions.get(signature)
+    key = (signature, torch.get_num_threads())
+    decision = _decisions.get(key)
     if decision is None:
         with _lock:
-            decision = _decide(signature, device, trial)
+            decision = _decide(key, device, trial)
     _used[signature] = decision.path
     return decision.path == "compiled"
 
 
-def _decide(signature: str, device: torch.device, trial: Callable[[bool], None]) -> Decision:
-    if signature in _decisions:
-        return _decisions[signature]
+def _decide(key: tuple[str, int], device: torch.device, trial: Callable[[bool], None]) -> Decision:
+    if key in _decisions:
+        return _decisions[key]
+    signature = key[0]
     machine = machine_key(device)
     entry = _machine_entry(machine)
     stored = entry["signatures"].get(signature)
@@ -237,7 +239,7 @@ def _decide(signature: str, device: torch.device, trial: Callable[[bool], None])
         decision = _measure(trial, device, expected)
         _record(machine, signature, decision)
         log.info("fused LIF %s: %s (%s)", signature, decision.path, decision)
-    _decisions[signature] = decision
+    _decisions[key] = decision
     return decision
 
 
