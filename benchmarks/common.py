@@ -6,8 +6,8 @@ import contextlib
 import os
 import resource
 import statistics
-import sys
 from collections.abc import Sequence
+
 
 def run_settings(threads: int | None = None) -> str:
     """Apply the process settings ``snnbench run`` applies (its CPU heap, ``snnbench.runner.heap``; torch threads =
@@ -20,10 +20,7 @@ def run_settings(threads: int | None = None) -> str:
 
     heap = keep_heap()
     torch.set_num_threads(threads or cpu_count())
-    if torch.cuda.is_available() and torch.cuda.device_count():
-        gpu = f", GPU {torch.cuda.get_device_name(0)}"
-    else:
-        gpu = ""
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() and torch.cuda.device_count() else ""
     return f"CPU {describe_cpu()}, {torch.get_num_threads()} threads{gpu}; heap: {heap}"
 
 

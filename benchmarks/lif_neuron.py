@@ -24,7 +24,6 @@ import os
 import sys
 import time
 
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import load_note, median, run_settings, table  # noqa: E402

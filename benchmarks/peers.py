@@ -82,7 +82,9 @@ def spikingjelly_lif(feature_shape: Sequence[int], theta_init: float = THETA_INI
     )
 
 
-def spikingjelly_learnable_lif(feature_shape: Sequence[int], theta_init: float = THETA_INIT, tau: float = 0.5) -> nn.Module:
+def spikingjelly_learnable_lif(
+    feature_shape: Sequence[int], theta_init: float = THETA_INIT, tau: float = 0.5
+) -> nn.Module:
     """A LIF node with a learnable per-neuron threshold built on SpikingJelly's ``BaseNode``."""
     from spikingjelly.activation_based import surrogate
     from spikingjelly.activation_based.neuron import BaseNode

@@ -158,10 +158,9 @@ def readout(spikes_tb100):
 def build_snntorch(T: int):
     import snntorch as snn
     import torch
+    from peers import THETA_INIT
     from snntorch import surrogate
     from torch import nn
-
-    from peers import THETA_INIT
 
     def leaky(shape):
         return snn.Leaky(
