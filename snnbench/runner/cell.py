@@ -31,7 +31,7 @@ from snnbench.measure.power import PowerMeter, create_power_meter
 from snnbench.measure.robustness import evaluate_noise, sweep_points
 from snnbench.measure.thresholds import ThresholdMonitor
 from snnbench.models import create_model
-from snnbench.neurons.backends.dispatch import paths_used, reset_paths_used
+from snnbench.neurons.backends.dispatch import expected_calls, paths_used, reset_paths_used
 from snnbench.neurons.backends.dispatch import policy as lif_policy
 from snnbench.results import load_model, provenance
 from snnbench.results.noise import read_noise_rows, row_key, write_noise_rows
@@ -146,6 +146,16 @@ def _start(suite: Suite, cell: Cell, store: CellStore, device: torch.device, bun
             **info,
         }
     )
+
+
+def lif_calls(spec, bundle) -> dict[str, int]:
+    """Calls per LIF signature a cell makes: training batches over all epochs, and test-split passes (one per epoch,
+    the clean pass, each noise level). Whether compiling a LIF kernel pays is judged against these
+    (``snnbench.neurons.backends.dispatch``)."""
+    train_batches = -(-len(bundle.train) // spec.train.batch_size)
+    test_batches = -(-len(bundle.test) // test_batch_size(spec.train))
+    passes = spec.train.epochs + 1 + sum(1 for _ in sweep_points(spec))
+    return {"train": spec.train.epochs * train_batches, "infer": passes * test_batches}
 
 
 def _record_lif_paths(store: CellStore) -> None:
@@ -336,11 +346,12 @@ def run_cell(
         _start(suite, cell, store, device, bundle, model)
     progress.cell_start(cell, spec.train.epochs)
     reset_paths_used()
-    metrics, clean = _train(cell, store, device, model, bundle, data, progress, resume)
-    _record_lif_paths(store)
-    metrics.update(trainable_params=counts.trainable_params, threshold_params=counts.threshold_params)
-    store.save_model(model)
-    metrics.update(measure_cell(cell, store, device, model, bundle, data, clean))
+    with expected_calls(**lif_calls(spec, bundle)):
+        metrics, clean = _train(cell, store, device, model, bundle, data, progress, resume)
+        _record_lif_paths(store)
+        metrics.update(trainable_params=counts.trainable_params, threshold_params=counts.threshold_params)
+        store.save_model(model)
+        metrics.update(measure_cell(cell, store, device, model, bundle, data, clean))
     store.write_metrics({"status": "done", **metrics})
     store.mark_done("done")
     store.remove_checkpoint()

@@ -6,18 +6,20 @@ give bit-identical spikes and gradients (``tests/neurons/backends/test_dispatch.
 never a number. Under the default policy ``auto`` the choice is made once per *signature* (op, device, argument
 shapes, strides and dtypes, surrogate, whether a gradient is needed):
 
-1. the decision recorded for this machine (CPU model and vector extensions or GPU name, torch version, thread count)
-   in ``<user cache>/lif_paths.json`` is reused;
-2. else the eager op is timed on random inputs of the signature (forward, and backward when training), best of
-   :data:`TRIAL_CALLS`. When removing all of it could not repay a compile within :data:`BREAK_EVEN_CALLS` calls,
+1. the eager op is timed on random inputs of the signature (forward, and backward when training), best of
+   :data:`TRIAL_CALLS`, unless this machine (CPU model and vector extensions or GPU name, torch version, thread
+   count) has timed it before: timings are kept in ``<user cache>/lif_paths.json``;
+2. when removing all of the eager time could not repay a compile within the calls the run expects,
 
-   .. math:: t_\text{eager} \cdot N_\text{break-even} < t_\text{compile},
+   .. math:: t_\text{eager} \cdot N_\text{calls} < t_\text{compile},
 
-   eager it is (:math:`t_\text{compile}`: the median compile time measured on this machine, :data:`COMPILE_S_PRIOR`
-   before the first);
-3. else the op is compiled and timed the same way; compiled wins when it is faster by :data:`MARGIN`.
+   eager it is (:math:`N_\text{calls}`: :func:`expected_calls`, set by the runner from the epochs and batches of a
+   cell, :data:`BREAK_EVEN_CALLS` otherwise; :math:`t_\text{compile}`: the median compile time measured on this
+   machine, :data:`COMPILE_S_PRIOR` before the first);
+3. else the compiled op is timed the same way (compiling it, or loading it from the kernel cache) and runs when it
+   is faster by :data:`MARGIN`.
 
-The decision is recorded and the trial never touches the caller's tensors or random streams. Other policies:
+Timings are recorded and the trial never touches the caller's tensors or random streams. Other policies:
 ``always`` (compile every signature) and ``never`` (eager only), from ``SNNBENCH_LIF_COMPILE`` (``1`` / ``0``; ``auto``
 or unset: measure) or :func:`set_policy`. Compiled kernels persist in inductor's on-disk cache, which snnbench puts
 under ``<user cache>/inductor`` unless ``TORCHINDUCTOR_CACHE_DIR`` is set: a signature compiles once per machine and
@@ -26,6 +28,7 @@ later processes load it. :func:`paths_used` tells the runner which path each sig
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,7 +36,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,6 +50,7 @@ __all__ = [
     "choose",
     "compile_enabled",
     "ensure_kernel_cache",
+    "expected_calls",
     "paths_used",
     "policy",
     "reset_paths_used",
@@ -56,7 +60,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 POLICIES = ("auto", "always", "never")
-BREAK_EVEN_CALLS = 1000  # calls a compile must pay for itself within (~ one epoch of a small dataset)
+BREAK_EVEN_CALLS = 1000  # calls a compile must pay for itself within, when the run does not say
 COMPILE_S_PRIOR = 5.0  # seconds per compile assumed before this machine has compiled anything
 TRIAL_CALLS = 3  # timed calls per path, after one untimed call (which builds the compiled kernel)
 MARGIN = 0.9  # compiled must take under this share of the eager time
@@ -93,6 +97,22 @@ def policy() -> str:
 def compile_enabled(device_type: str = "cpu") -> bool:
     """Whether compiled kernels may run at all (``always`` or ``auto``, on a CPU or CUDA device)."""
     return _policy != "never" and device_type in ("cpu", "cuda")
+
+
+_expected: dict[str, int] = {}  # "train" / "infer" -> calls per signature the current run expects
+
+
+@contextlib.contextmanager
+def expected_calls(train: int | None = None, infer: int | None = None) -> Iterator[None]:
+    """How many calls per signature the code inside will make, training and inference (the runner: a cell's
+    epochs x batches); the break-even test of a compile uses them instead of :data:`BREAK_EVEN_CALLS`."""
+    before = dict(_expected)
+    _expected.update({k: max(1, int(v)) for k, v in (("train", train), ("infer", infer)) if v is not None})
+    try:
+        yield
+    finally:
+        _expected.clear()
+        _expected.update(before)
 
 
 @dataclass(frozen=True)
@@ -165,7 +185,7 @@ def _record(machine: str, signature: str, decision: Decision) -> None:
     """Merge this decision into the cache file (re-read first: other processes may have written meanwhile)."""
     entry = _machine_entry(machine)
     entry["signatures"][signature] = asdict(decision)
-    if decision.compile_s is not None:
+    if decision.how == "measured" and decision.compile_s is not None:
         entry["compile_s"] = ([*entry["compile_s"], round(decision.compile_s, 3)])[-COMPILE_TIMES_KEPT:]
     try:
         path = _cache_path()
@@ -200,46 +220,47 @@ def _best_time(run: Callable[[], None], sync: Callable[[], None]) -> tuple[float
     return first, best
 
 
-def _measure(trial: Callable[[bool], None], device: torch.device, compile_s_expected: float) -> Decision:
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    _, eager = _best_time(lambda: trial(False), sync)
-    if eager * BREAK_EVEN_CALLS < compile_s_expected:
-        return Decision("eager", "too small", eager_ms=eager * 1e3)
-    first, compiled = _best_time(lambda: trial(True), sync)
-    path = "compiled" if compiled < MARGIN * eager else "eager"
-    return Decision(path, "measured", eager * 1e3, compiled * 1e3, compile_s=max(0.0, first - compiled))
-
-
-def choose(signature: str, device: torch.device, trial: Callable[[bool], None]) -> bool:
-    """True to run ``signature`` compiled. ``trial(compiled)`` runs the op once on fresh inputs of the signature."""
+def choose(signature: str, device: torch.device, trial: Callable[[bool], None], mode: str = "train") -> bool:
+    """True to run ``signature`` compiled. ``trial(compiled)`` runs the op once on fresh inputs of the signature;
+    ``mode`` (``train`` or ``infer``) picks the expected number of calls."""
     if _policy != "auto":
         compiled = _policy == "always"
         _used[signature] = "compiled" if compiled else "eager"
         return compiled
-    key = (signature, torch.get_num_threads())
+    calls = _expected.get(mode, BREAK_EVEN_CALLS)
+    key = (signature, torch.get_num_threads(), calls)
     decision = _decisions.get(key)
     if decision is None:
         with _lock:
-            decision = _decide(key, device, trial)
+            decision = _decisions.get(key) or _decide(signature, device, trial, calls)
+            _decisions[key] = decision
     _used[signature] = decision.path
     return decision.path == "compiled"
 
 
-def _decide(key: tuple[str, int], device: torch.device, trial: Callable[[bool], None]) -> Decision:
-    if key in _decisions:
-        return _decisions[key]
-    signature = key[0]
+def _decide(signature: str, device: torch.device, trial: Callable[[bool], None], calls: int) -> Decision:
+    """Timings recorded for this machine where there are some, new ones where needed; then the rule."""
     machine = machine_key(device)
     entry = _machine_entry(machine)
     stored = entry["signatures"].get(signature)
-    if isinstance(stored, dict) and stored.get("path") in ("compiled", "eager"):
-        decision = Decision(stored["path"], "recorded", stored.get("eager_ms"), stored.get("compiled_ms"))
+    stored = stored if isinstance(stored, dict) else {}
+    eager_ms, compiled_ms = stored.get("eager_ms"), stored.get("compiled_ms")
+    compile_s, how, measured = stored.get("compile_s"), "recorded", False
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    if not isinstance(eager_ms, (int, float)):
+        eager_ms, how, measured = _best_time(lambda: trial(False), sync)[1] * 1e3, "measured", True
+    expected_compile_s = statistics.median(entry["compile_s"]) if entry["compile_s"] else COMPILE_S_PRIOR
+    if not isinstance(compiled_ms, (int, float)) and eager_ms * 1e-3 * calls < expected_compile_s:
+        decision = Decision("eager", "too small", eager_ms=eager_ms)
     else:
-        expected = statistics.median(entry["compile_s"]) if entry["compile_s"] else COMPILE_S_PRIOR
-        decision = _measure(trial, device, expected)
+        if not isinstance(compiled_ms, (int, float)):
+            first, best = _best_time(lambda: trial(True), sync)
+            compiled_ms, compile_s, how, measured = best * 1e3, max(0.0, first - best), "measured", True
+        path = "compiled" if compiled_ms < MARGIN * eager_ms else "eager"
+        decision = Decision(path, how, eager_ms, compiled_ms, compile_s)
+    if measured:
         _record(machine, signature, decision)
         log.info("fused LIF %s: %s (%s)", signature, decision.path, decision)
-    _decisions[key] = decision
     return decision
 
 

@@ -309,7 +309,8 @@ def _use_compiled(op: str, fn: Callable[..., Tensor], x_seq: Tensor, theta: Tens
     if torch.compiler.is_compiling() or not compile_enabled(x_seq.device.type):
         return False
     grad = torch.is_grad_enabled() and (x_seq.requires_grad or theta.requires_grad)
-    return choose(_call_signature(op, x_seq, theta, p, grad), x_seq.device, _trial(fn, x_seq, theta, p, grad))
+    signature = _call_signature(op, x_seq, theta, p, grad)
+    return choose(signature, x_seq.device, _trial(fn, x_seq, theta, p, grad), "train" if grad else "infer")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -27,10 +27,13 @@ def cache(tmp_path, monkeypatch):
     dispatch.set_policy(before)
 
 
-def sleeper(eager_s: float, compiled_s: float, calls: list[str]):
+def sleeper(eager_s: float, compiled_s: float, calls: list[str], compile_s: float = 0.3):
+    """A trial that takes ``eager_s`` / ``compiled_s`` per call, and ``compile_s`` more on its first compiled call."""
+
     def trial(compiled: bool) -> None:
+        first_compile = compiled and "compiled" not in calls
         calls.append("compiled" if compiled else "eager")
-        time.sleep(compiled_s if compiled else eager_s)
+        time.sleep((compiled_s + compile_s * first_compile) if compiled else eager_s)
 
     return trial
 
@@ -45,7 +48,7 @@ def test_large_op_is_measured_and_the_faster_path_recorded(cache):
     entry = stored["signatures"]["op A"]
     assert entry["path"] == "compiled" and entry["how"] == "measured"
     assert entry["eager_ms"] > 5 * entry["compiled_ms"]
-    assert len(stored["compile_s"]) == 1  # the compile time feeds the next break-even estimate
+    assert stored["compile_s"] == [pytest.approx(0.3, abs=0.1)]  # feeds the next break-even estimate
     # a slower compiled kernel loses
     assert dispatch.choose("op B", device, sleeper(0.02, 0.03, calls)) is False
     assert dispatch.paths_used() == {"op A": "compiled", "op B": "eager"}
@@ -58,6 +61,22 @@ def test_op_too_small_to_repay_a_compile_is_not_compiled(cache):
     assert set(calls) == {"eager"}
     entry = json.loads(cache.read_text())[dispatch.machine_key(torch.device("cpu"))]["signatures"]["tiny"]
     assert entry["how"] == "too small" and entry["compiled_ms"] is None
+
+
+def test_a_longer_run_compiles_what_a_short_one_did_not(cache):
+    """The recorded timing stays; the break-even test uses the calls the run expects (the runner's epochs x
+    batches), so the same op compiles for a run long enough to repay it."""
+    device = torch.device("cpu")
+    calls: list[str] = []
+    with dispatch.expected_calls(train=10):
+        assert dispatch.choose("op", device, sleeper(0.02, 0.002, calls)) is False  # 0.2 s of eager in all
+    assert set(calls) == {"eager"}
+    dispatch.forget_decisions()  # a later process: the eager timing is recorded
+    calls.clear()
+    with dispatch.expected_calls(train=100_000, infer=10):
+        assert dispatch.choose("op", device, sleeper(0.02, 0.002, calls)) is True
+        assert calls == ["compiled"] * (dispatch.TRIAL_CALLS + 1)
+        assert dispatch.choose("op infer", device, sleeper(0.02, 0.002, calls), mode="infer") is False
 
 
 def test_recorded_decision_is_reused_by_a_later_process(cache):
