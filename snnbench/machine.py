@@ -15,23 +15,21 @@ from pathlib import Path
 VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
+def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> tuple[str, set[str]] | None:
+    """The CPU's model name and feature flags (Linux ``/proc/cpuinfo``), or None where they cannot be read."""
+    try:
+        lines = Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    fields = [line.split(":", 1) for line in lines if ":" in line]
+    name = next((value.strip() for key, value in fields if key.strip() == "model name"), platform.machine())
+    return name, {flag for key, value in fields if key.strip() == "flags" for flag in value.split()}
+
+
 @lru_cache(maxsize=1)
 def _cpuinfo() -> tuple[str, frozenset[str]]:
-    model, flags = "", frozenset()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and not model:
-                    model = value.strip()
-                elif key == "flags" and not flags:
-                    flags = frozenset(value.split())
-                if model and flags:
-                    break
-    except OSError:  # not Linux
-        pass
-    return model or platform.processor() or platform.machine() or "unknown CPU", flags
+    name, flags = cpu_info() or ("", set())
+    return name or platform.processor() or platform.machine() or "unknown CPU", frozenset(flags)
 
 
 def cpu_model() -> str:

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from snnbench.data import dataset_info
 from snnbench.data.noise import applies_to, check_noise_spec
 from snnbench.errors import DeviceError, ResultsError, SnnbenchError, SuiteError
+from snnbench.machine import cpu_info
 from snnbench.measure.power import create_power_meter
 from snnbench.models import create_model
 from snnbench.models.layers import StepBatchNorm1d
@@ -124,17 +124,6 @@ class PrecisionWarning(UserWarning):
 
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with native bfloat16 arithmetic
-
-
-def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> tuple[str, set[str]] | None:
-    """The CPU's model name and feature flags (Linux ``/proc/cpuinfo``), or None where they cannot be read."""
-    try:
-        lines = Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    fields = [line.split(":", 1) for line in lines if ":" in line]
-    name = next((value.strip() for key, value in fields if key.strip() == "model name"), platform.machine())
-    return name, {flag for key, value in fields if key.strip() == "flags" for flag in value.split()}
 
 
 def check_precision(cells: Iterable[Cell], device: torch.device, cpu: tuple[str, set[str]] | None = None) -> None:

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from snnbench.cli.run import _one_line_warnings
-from snnbench.runner.preflight import PrecisionWarning, check_precision, cpu_info
+from snnbench.machine import cpu_info
+from snnbench.runner.preflight import PrecisionWarning, check_precision
 from snnbench.suite import load_suite
 
 SUITE = """
