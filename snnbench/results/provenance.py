@@ -51,6 +51,7 @@ def provenance(device: torch.device, seed: int) -> dict[str, Any]:
         "device": str(device),
         "device_name": device_name(device),
         "num_threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "hostname": socket.gethostname(),

@@ -201,6 +201,9 @@ class CellStore:
     def write_spec(self, spec: dict[str, Any]) -> None:
         self.write_json(SPEC, spec)
 
+    def read_provenance(self) -> dict[str, Any] | None:
+        return self.read_json(PROVENANCE)
+
     def write_provenance(self, info: dict[str, Any]) -> None:
         self.write_json(PROVENANCE, info)
 
@@ -279,6 +282,9 @@ class CellStore:
         warnings.warn(f"{path} is {problem}; training this cell from scratch", stacklevel=2)
         path.unlink(missing_ok=True)
         return None
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).exists()
 
     def remove_checkpoint(self) -> None:
         (self.path / CHECKPOINT).unlink(missing_ok=True)
