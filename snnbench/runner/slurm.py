@@ -130,7 +130,7 @@ class CellJob:
     cell_id: str
     device: str = "auto"
     data_root: str | None = None
-    threads: int | None = None
+    threads: int | None = None  # the launch thread count (job_threads); None: the CPUs the job may use
 
     def __call__(self) -> dict[str, Any]:
         _requeue_or_exit_on_timeout()
@@ -246,7 +246,8 @@ def submit_slurm(
     SLURM for (:class:`SlurmOptions`: partition, time limit, GPUs, ``sbatch`` extra ``#SBATCH`` options such as
     ``{"account": "myproj"}``, ``setup`` shell lines run before the job), or the same fields as keywords. Job ids
     go to ``<results>/<suite>/.submitit/jobs.json``, logs to ``folder`` (default ``<results>/<suite>/.submitit/%j``).
-    ``wait``: block until the jobs end (``on_progress`` as for run_parallel).
+    ``wait``: block until the jobs end (``on_progress`` as for run_parallel). The jobs' cells without
+    ``train.threads`` train with :func:`job_threads` threads.
     """
     if executor not in ("slurm", "local"):
         raise LaunchError(f"unknown executor '{executor}'", hint="use slurm or local")
