@@ -11,6 +11,7 @@ import snnbench
 from snnbench.cli.common import out_console
 from snnbench.measure.power import nvml_status
 from snnbench.results.provenance import git_commit
+from snnbench.runner.threads import launch_threads
 
 
 @click.command()
@@ -18,7 +19,9 @@ def env() -> None:
     """Show versions, devices and GPU power-measurement status."""
     out_console.print(f"snnbench {snnbench.__version__} (commit {git_commit() or 'unknown'})")
     out_console.print(f"python {platform.python_version()}, torch {torch.__version__}, CUDA build {torch.version.cuda}")
-    out_console.print(f"CPU threads: {torch.get_num_threads()}")
+    out_console.print(
+        f"CPU threads: {launch_threads()} (the CPUs of this process; a cell without train.threads uses them)"
+    )
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             out_console.print(f"cuda:{i}: {torch.cuda.get_device_name(i)}")

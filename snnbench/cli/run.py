@@ -7,7 +7,7 @@ import warnings
 
 import click
 
-from snnbench.cli.common import OVERRIDE, debug_enabled, err_console, load, out_console
+from snnbench.cli.common import OVERRIDE, debug_enabled, err_console, load, out_console, say
 from snnbench.cli.display import RichParallelProgress, RichProgress, cells_table
 from snnbench.errors import SnnbenchError
 from snnbench.runner import run_suite
@@ -16,6 +16,7 @@ from snnbench.runner.pool import run_parallel
 from snnbench.runner.preflight import PrecisionWarning
 from snnbench.runner.slurm import SlurmOptions, jobs_path, submit_slurm, wait_for_jobs
 from snnbench.runner.status import cell_status, status_line
+from snnbench.runner.threads import launch_threads, oversubscription
 
 
 @click.command()
@@ -41,7 +42,7 @@ from snnbench.runner.status import cell_status, status_line
                    "suite's slurm.time_min (60).")  # fmt: skip
 @click.option("--gpus-per-job", type=click.IntRange(min=0), default=None, help="Default: slurm.gpus_per_job (1).")
 @click.option("--cpus-per-task", type=click.IntRange(min=1), default=None,
-              help="SLURM CPUs (and torch threads) per job.")  # fmt: skip
+              help="SLURM CPUs per job; cells without train.threads train with that many threads.")  # fmt: skip
 @click.option("--mem-gb", type=click.FloatRange(min=0, min_open=True), default=None, help="SLURM memory per job.")
 @click.option("--array-parallelism", type=click.IntRange(min=1), default=None,
               help="At most this many of the suite's jobs run at once.")  # fmt: skip
@@ -114,12 +115,20 @@ def _one_line_warnings() -> None:
 
 
 def _run_parallel(suite, suite_path, overrides, results, device, data_root, fail_fast, retry_failed, workers, devices):
+    threads = launch_threads()  # every worker's cells train with this count, as in a sequential run
+
+    def on_start(started: list[str]) -> None:
+        progress.on_start(started)
+        line = oversubscription(started, suite.cells, threads)
+        if line:
+            say(line)
+
     try:
         with RichParallelProgress(err_console, suite, results) as progress:
             summary = run_parallel(
                 suite_path, overrides, results, devices=worker_devices(workers, device, devices), data_root=data_root,
-                fail_fast=fail_fast, retry_failed=retry_failed, on_start=progress.on_start,
-                on_progress=progress.on_progress, on_cell=progress.on_cell,
+                fail_fast=fail_fast, retry_failed=retry_failed, on_start=on_start, on_progress=progress.on_progress,
+                on_cell=progress.on_cell, threads=threads,
             )  # fmt: skip
     except KeyboardInterrupt:
         err_console.print("interrupted: finished cells are saved; run the same command again to resume")
@@ -144,6 +153,10 @@ def _run_parallel(suite, suite_path, overrides, results, device, data_root, fail
 
 def _submit(suite, suite_path, overrides, results, device, data_root, retry_failed, launcher, wait, **options) -> None:
     slurm = SlurmOptions.resolve(suite.cells[0].spec.slurm, **options)  # the suite's defaults; options given win
+    if launcher == "slurm" and slurm.cpus_per_task is None and any(not c.spec.train.threads for c in suite.cells):
+        say(f"note: no --cpus-per-task: cells without train.threads train with {launch_threads()} "
+            "threads, the CPUs of this machine, whatever each job gets; pass --cpus-per-task (or set "
+            "slurm.cpus_per_task) to match the jobs' allocation")  # fmt: skip
     jobs = submit_slurm(
         suite_path, overrides, results, executor="slurm" if launcher == "slurm" else "local", options=slurm,
         device=device, data_root=data_root, retry_failed=retry_failed,

@@ -54,6 +54,7 @@ def provenance(device: torch.device, seed: int) -> dict[str, Any]:
         "device_name": device_name(device),
         "cpu": describe_cpu(),
         "num_threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "hostname": socket.gethostname(),

@@ -283,6 +283,9 @@ class CellStore:
         path.unlink(missing_ok=True)
         return None
 
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).exists()
+
     def remove_checkpoint(self) -> None:
         (self.path / CHECKPOINT).unlink(missing_ok=True)
 

@@ -38,7 +38,8 @@ from snnbench.results.noise import read_noise_rows, row_key, write_noise_rows
 from snnbench.results.store import LAYERS, CellStore, ResultsStore
 from snnbench.runner.heap import keep_heap
 from snnbench.runner.progress import Progress
-from snnbench.seeds import seed_everything
+from snnbench.runner.threads import cell_threads, recorded_threads, use_threads
+from snnbench.seeds import seed_everything, set_deterministic_algorithms
 from snnbench.suite import Cell, Suite, cell_id_of, spec_to_dict
 from snnbench.train import fit, parameter_counts
 
@@ -280,10 +281,22 @@ def missing_measurements(cell: Cell, store: CellStore) -> MissingMeasurements:
     return MissingMeasurements(energy=energy or "energy" in retry, noise_points=len(missing), retry=retry)
 
 
-def complete_cell(cell: Cell, store: CellStore, device: torch.device, *, data: DataCache | None = None) -> str | None:
+def prepare(cell: Cell, device: torch.device, threads: int | None, recorded: int | None = None) -> None:
+    """Before a cell trains or is measured: its thread count (:func:`snnbench.runner.threads.cell_threads`), its
+    determinism settings and its seed."""
+    spec = cell.spec
+    use_threads(cell_threads(spec, threads, recorded))
+    set_deterministic_algorithms(device, spec.train.deterministic)
+    seed_everything(spec.seed, spec.train.deterministic)
+
+
+def complete_cell(
+    cell: Cell, store: CellStore, device: torch.device, *, data: DataCache | None = None, threads: int | None = None
+) -> str | None:
     """Bring a ``done`` cell up to ``cell.spec``: reload its network (:func:`snnbench.results.load_model`), measure
     only what :func:`missing_measurements` finds, merge the results into metrics.json and record the measurement
-    sections in spec.json. Nothing trains; the caller holds the cell lock. Returns what was measured, e.g.
+    sections in spec.json. Nothing trains; the caller holds the cell lock. Measured with the thread count the cell
+    trained with (``threads``: the launch count, for a cell that recorded none). Returns what was measured, e.g.
     ``"+3 noise rows"``, or None when the cell was complete."""
     missing = missing_measurements(cell, store)
     if not missing:
@@ -291,7 +304,7 @@ def complete_cell(cell: Cell, store: CellStore, device: torch.device, *, data: D
     spec = cell.spec
     data = data or DataCache()
     before = {row_key(r) for r in read_noise_rows(store.path)}
-    seed_everything(spec.seed, spec.train.deterministic)
+    prepare(cell, device, threads, recorded_threads(store))
     try:
         model = load_model(store.path, device)
     except Exception as exc:  # noqa: BLE001  (a done cell whose network cannot be reloaded keeps its results)
@@ -329,13 +342,15 @@ def run_cell(
     *,
     data: DataCache | None = None,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) and measure one cell into ``store``; return its final metrics. The trained network is
-    saved before any measurement pass."""
+    saved before any measurement pass. ``threads``: the launch thread count, used unless the cell sets
+    ``train.threads`` (a resumed cell keeps the count it started with)."""
     progress = progress or Progress()
     data = data or DataCache()
     spec = cell.spec
-    seed_everything(spec.seed, spec.train.deterministic)
+    prepare(cell, device, threads, recorded_threads(store) if store.has_checkpoint() else None)
     bundle = data.get(cell)
     model = create_model(spec.model, bundle.info).to(device)
     counts = parameter_counts(model, spec.train.variant, spec.train.bn_affine)

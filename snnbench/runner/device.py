@@ -1,8 +1,8 @@
-"""Where a run trains: device names (``auto``, ``cpu``, ``cuda[:N]``), the devices of local workers, and CPU threads."""
+"""Where a run trains: device names (``auto``, ``cpu``, ``cuda[:N]``) and the devices of local workers (CPU threads:
+:mod:`snnbench.runner.threads`)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import torch
@@ -31,15 +31,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def default_threads(n_workers: int) -> int:
-    """CPU threads per worker: the CPUs this process may use, split evenly."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // max(1, n_workers))
-
-
 def worker_devices(
     workers: int | None = None, device: str = "auto", devices: str | Sequence[str] | None = None
 ) -> list[str]:
@@ -64,9 +55,3 @@ def worker_devices(
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         return [f"cuda:{i % gpus}" for i in range(n)] if gpus else ["cpu"] * n
     return [device] * n
-
-
-def set_threads(threads: int | None) -> None:
-    """Torch CPU threads for this process (None: leave torch's default)."""
-    if threads:
-        torch.set_num_threads(int(threads))

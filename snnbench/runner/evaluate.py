@@ -23,6 +23,8 @@ from snnbench.results import load_model
 from snnbench.results.noise import CellBusy, NoiseKey, read_noise_rows, row_key, write_noise_rows
 from snnbench.results.store import SPEC, CellStore, DamagedFile, ResultsStore, damaged
 from snnbench.runner.device import resolve_device
+from snnbench.runner.threads import cell_threads, launch_threads, recorded_threads, restores_threads, use_threads
+from snnbench.seeds import deterministic_cublas, set_deterministic_algorithms
 from snnbench.suite import CellSpec, build_spec, spec_to_dict
 from snnbench.suite.schema import TRAINING_SECTIONS, NoiseSpec
 
@@ -92,6 +94,7 @@ def _load_data(spec, data_root):
         ) from None
 
 
+@restores_threads
 def eval_results(
     results_dir: str | Path,
     noise=None,
@@ -100,6 +103,7 @@ def eval_results(
     data_root=None,
     suite_name: str | None = None,
     on_cell: Callable[[Path, str, int], None] | None = None,
+    threads: int | None = None,
 ) -> EvalSummary:
     """Add noise measurements to the finished cells under ``results_dir`` (any depth) without retraining.
 
@@ -109,12 +113,17 @@ def eval_results(
     cell the levels not yet in ``noise.json`` (same kind, level and params) are evaluated on the reloaded model and
     merged into ``noise.json`` under the cell lock (:func:`~snnbench.results.noise.write_noise_rows`), so concurrent
     evals of one cell keep every row. ``on_cell(cell_dir, status, rows_added)`` reports each cell (status:
-    evaluated, up_to_date, not_done, no_sweeps, damaged, busy).
+    evaluated, up_to_date, not_done, no_sweeps, damaged, busy). Each cell is measured with the thread count it
+    trained with (``provenance.json``), else by the rule of :mod:`snnbench.runner.threads` (``threads``: the launch
+    count, default the CPUs of this process), and with its ``train.deterministic`` settings on CUDA.
     """
     root = Path(results_dir)
     if not root.is_dir():
         raise ResultsError(f"results directory {root} does not exist", hint="pass the --results directory of a run")
     torch_device = device if isinstance(device, torch.device) else resolve_device(device)
+    threads = threads or launch_threads()
+    if torch_device.type == "cuda":
+        deterministic_cublas()  # before this process's first cuBLAS call (cells are deterministic by default)
     summary = EvalSummary()
     bundles: dict[tuple[str, int], Any] = {}
 
@@ -152,6 +161,8 @@ def eval_results(
             else:
                 report(cell, "no_sweeps", why=_no_sweeps_reason(spec, kind))
             continue
+        use_threads(cell_threads(spec, threads, recorded_threads(cell)))
+        set_deterministic_algorithms(torch_device, spec.train.deterministic)
         try:
             model = load_model(cell.path, torch_device)
         except DamagedFile as exc:

@@ -24,10 +24,11 @@ from typing import Any
 from snnbench import errors
 from snnbench.errors import LaunchError, SnnbenchError
 from snnbench.results import ResultsStore
-from snnbench.runner.device import default_threads, resolve_device, set_threads
+from snnbench.runner.device import resolve_device
 from snnbench.runner.preflight import check_suite
 from snnbench.runner.progress import Progress
 from snnbench.runner.suite import run_suite
+from snnbench.runner.threads import launch_threads
 from snnbench.suite import Cell, Suite, load_suite
 
 
@@ -90,12 +91,12 @@ def _exit_with_parent() -> None:
 
 def _worker_main(
     index: int, device: str, suite_path: str, overrides: list[str], results: str, data_root: str | None,
-    fail_fast: bool, retry_failed: bool, threads: int | None, stop, conn,
+    fail_fast: bool, retry_failed: bool, threads: int, stop, conn,
 ) -> None:  # fmt: skip
-    """One worker: run_suite passes over the shared results directory until no cell it could take is left."""
+    """One worker: run_suite passes over the shared results directory until no cell it could take is left; its cells
+    train with the parent's launch thread count ``threads`` (or their own ``train.threads``)."""
     _exit_with_parent()
     try:
-        set_threads(threads)
         torch_device = resolve_device(device)
         if torch_device.type == "cuda" and torch_device.index is not None:
             import torch
@@ -108,7 +109,7 @@ def _worker_main(
             before = progress.trained
             summary = run_suite(
                 suite, results, device=device, data_root=data_root, progress=progress, fail_fast=fail_fast,
-                retry_failed=retry, cell_filter=cell_filter,
+                retry_failed=retry, cell_filter=cell_filter, threads=threads,
             )  # fmt: skip
             busy = summary.busy
             if fail_fast and summary.failed:
@@ -229,10 +230,11 @@ def run_parallel(
 
     ``on_progress(done, failed, total)`` is called every ``poll_s`` from the results directory's done.json files;
     ``on_cell(cell, status, info, worker)`` when a worker finishes a cell; ``on_start(devices)`` once, when the first
-    worker has passed the runner's preflight (or at the end when no cell needed a worker). ``threads``: torch CPU
-    threads per worker (default: this process's CPUs // workers). A user error in a worker (missing data, bad
+    worker has passed the runner's preflight (or at the end when no cell needed a worker). ``threads``: the launch
+    thread count every worker trains the cells without ``train.threads`` with (default: the CPUs this process may
+    use, not divided among the workers: :mod:`snnbench.runner.threads`). A user error in a worker (missing data, bad
     device) stops the others and is raised here; a worker that dies is reported in ``summary.crashed`` and its cell
-    resumes on the next run. Bit-identical to a sequential run with the same number of torch threads.
+    resumes on the next run. Bit-identical to a sequential run launched with the same thread count.
     """
     import multiprocessing
     from multiprocessing.connection import wait
@@ -252,7 +254,7 @@ def run_parallel(
     at_start = {c.cell_id: store.cell(suite.name, c.slug).finished() for c in suite.cells}
     to_run = [cid for cid, status in at_start.items() if runnable(status, retry_failed)]
     devices = devices[: max(1, len(to_run))] if to_run else []
-    threads = threads or default_threads(len(devices) or 1)
+    threads = threads or launch_threads()
 
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()

@@ -21,10 +21,10 @@ from typing import Any
 from snnbench.errors import LaunchError
 from snnbench.results import ResultsStore
 from snnbench.results.store import atomic_write_json, read_json
-from snnbench.runner.device import set_threads
 from snnbench.runner.pool import absolute, count_finished, runnable
 from snnbench.runner.preflight import check_suite
 from snnbench.runner.suite import run_suite
+from snnbench.runner.threads import launch_threads
 from snnbench.suite import Cell, Suite, load_suite
 
 JOBS_DIR = ".submitit"
@@ -80,12 +80,15 @@ def run_one_cell(
     suite_path: str, overrides: Sequence[str], results: str, cell_id: str, device: str = "auto",
     data_root: str | None = None, threads: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Train and measure one cell (the body of a SLURM job); a no-op when it is finished or held by another job."""
-    set_threads(threads or int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or None)
+    """Train and measure one cell (the body of a SLURM job); a no-op when it is finished or held by another job.
+    ``threads``: the launch thread count the submission resolved (:func:`job_threads`), used unless the cell sets
+    ``train.threads``; None (a job pickled without one): the CPUs this job may use."""
     suite = load_suite(suite_path, list(overrides))
     if not any(c.cell_id == cell_id for c in suite.cells):
         raise LaunchError(f"cell {cell_id} is not in suite '{suite.name}'", hint="was the suite file edited?")
-    summary = run_suite(suite, results, device=device, data_root=data_root, cell_filter=lambda c: c.cell_id == cell_id)
+    summary = run_suite(
+        suite, results, device=device, data_root=data_root, cell_filter=lambda c: c.cell_id == cell_id, threads=threads
+    )
     status = "busy" if summary.busy else "failed" if summary.failed else "done"
     trained = bool(summary.done) or cell_id in summary.failed and cell_id not in summary.skipped
     return {"cell_id": cell_id, "status": status, "trained": trained, "error": summary.failed.get(cell_id)}
@@ -127,7 +130,7 @@ class CellJob:
     cell_id: str
     device: str = "auto"
     data_root: str | None = None
-    threads: int | None = None
+    threads: int | None = None  # the launch thread count (job_threads); None: the CPUs the job may use
 
     def __call__(self) -> dict[str, Any]:
         _requeue_or_exit_on_timeout()
@@ -139,6 +142,12 @@ class CellJob:
         from submitit.helpers import DelayedSubmission
 
         return DelayedSubmission(self, *args, **kwargs)
+
+
+def job_threads(options: SlurmOptions) -> int:
+    """The launch thread count of a submission's jobs: ``cpus_per_task`` when given (what each job is allocated,
+    on machines other than the submitting one), else the CPUs of the submitting process, as for a local run."""
+    return options.cpus_per_task or launch_threads()
 
 
 def jobs_path(results: str | os.PathLike, suite_name: str) -> Path:
@@ -237,7 +246,8 @@ def submit_slurm(
     SLURM for (:class:`SlurmOptions`: partition, time limit, GPUs, ``sbatch`` extra ``#SBATCH`` options such as
     ``{"account": "myproj"}``, ``setup`` shell lines run before the job), or the same fields as keywords. Job ids
     go to ``<results>/<suite>/.submitit/jobs.json``, logs to ``folder`` (default ``<results>/<suite>/.submitit/%j``).
-    ``wait``: block until the jobs end (``on_progress`` as for run_parallel).
+    ``wait``: block until the jobs end (``on_progress`` as for run_parallel). The jobs' cells without
+    ``train.threads`` train with :func:`job_threads` threads.
     """
     if executor not in ("slurm", "local"):
         raise LaunchError(f"unknown executor '{executor}'", hint="use slurm or local")
@@ -269,10 +279,9 @@ def submit_slurm(
         ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
     except (ValueError, NameError, AssertionError) as exc:
         raise LaunchError(f"bad SLURM options: {str(exc).splitlines()[0]}") from None
+    threads = job_threads(o)
     tasks = [
-        CellJob(
-            suite_path, list(overrides), results, c.cell_id, device=device, data_root=data_root, threads=o.cpus_per_task
-        )
+        CellJob(suite_path, list(overrides), results, c.cell_id, device=device, data_root=data_root, threads=threads)
         for c in cells
     ]
     try:

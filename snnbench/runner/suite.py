@@ -40,6 +40,8 @@ from snnbench.runner.device import resolve_device
 from snnbench.runner.heap import keep_heap
 from snnbench.runner.preflight import check_init_sources, preflight
 from snnbench.runner.progress import Progress
+from snnbench.runner.threads import launch_threads, restores_threads, use_threads
+from snnbench.seeds import deterministic_cublas
 from snnbench.suite import Cell, Suite, spec_to_dict
 from snnbench.train import TrainingDiverged
 
@@ -114,7 +116,8 @@ def _needs_measurements(cell: Cell, cell_store: CellStore) -> bool:
     )
 
 
-def _complete(cell: Cell, cell_store: CellStore, device, data: DataCache, summary: RunSummary, progress) -> None:
+def _complete(cell: Cell, cell_store: CellStore, device, data: DataCache, summary: RunSummary, progress,
+              threads: int) -> None:  # fmt: skip
     """Measure what a finished cell lacks, under its lock (:func:`snnbench.runner.cell.complete_cell`)."""
     with cell_store.lock() as acquired:
         if not acquired:
@@ -122,7 +125,7 @@ def _complete(cell: Cell, cell_store: CellStore, device, data: DataCache, summar
             progress.skip(cell)
             return
         summary.skipped.append(cell.cell_id)
-        measured = complete_cell(cell, cell_store, device, data=data)
+        measured = complete_cell(cell, cell_store, device, data=data, threads=threads)
     if measured is None:
         progress.skip(cell)
     else:
@@ -141,6 +144,7 @@ def _source_busy(cell: Cell, by_id: dict[str, Cell], store: ResultsStore, suite_
     return source is not None and store.cell(suite_name, source.slug).status() == "running"
 
 
+@restores_threads
 def run_suite(
     suite: Suite,
     results: str | Path = "results",
@@ -151,9 +155,17 @@ def run_suite(
     fail_fast: bool = False,
     retry_failed: bool = False,
     cell_filter: Callable[[Cell], bool] | None = None,
+    threads: int | None = None,
 ) -> RunSummary:
+    """Run the cells of ``suite`` (those ``cell_filter`` keeps) into ``results`` on ``device``. ``threads``: the launch
+    thread count, for cells without ``train.threads`` (default: the CPUs this process may use; a worker or a job gets
+    its launcher's, see :mod:`snnbench.runner.threads`); this process's own count is back when it returns."""
     torch_device = resolve_device(device)
     keep_heap()
+    threads = threads or launch_threads()
+    use_threads(threads)  # the datasets load (preflight) with the launch count, whichever process loads them
+    if torch_device.type == "cuda" and any(c.spec.train.deterministic for c in suite.cells):
+        deterministic_cublas()  # before this process's first cuBLAS call
     store = ResultsStore(results)
     store.open_suite(suite.name, suite.description)
     # cells that start from another cell's network (train.init_from) run after the others
@@ -173,7 +185,7 @@ def run_suite(
     for cell in cells:
         cell_store = stores[cell.cell_id]
         if cell.cell_id in measure_ids:
-            _complete(cell, cell_store, torch_device, data, summary, progress)
+            _complete(cell, cell_store, torch_device, data, summary, progress, threads)
             continue
         if _skip_unlocked(cell, cell_store, retry_failed, summary):
             progress.skip(cell)
@@ -199,7 +211,7 @@ def run_suite(
             cell_store.clear_done()
             start = time.perf_counter()
             try:
-                metrics = run_cell(suite, cell, cell_store, torch_device, data=data, progress=progress)
+                metrics = run_cell(suite, cell, cell_store, torch_device, data=data, progress=progress, threads=threads)
             except TrainingDiverged as exc:
                 summary.failed[cell.cell_id] = _record_failure(suite, cell, cell_store, exc)
                 progress.cell_end(cell, "failed", {"error": summary.failed[cell.cell_id]})

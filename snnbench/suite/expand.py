@@ -85,6 +85,7 @@ HASH_NEUTRAL: dict[KeyPath, Any] = {
     ("model", "fc_bias"): None,
     ("model", "neuron", "input_bias"): False,
     ("train", "init_from"): None,
+    ("train", "threads"): None,
     ("data", "augment"): "none",
 }
 

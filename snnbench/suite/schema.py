@@ -161,7 +161,18 @@ class TrainSpec:
         doc="start from the trained network of the finished cell of this variant with the same seed and otherwise "
         "the same spec, in the same results directory (e.g. tl on the weights sl learned)",
     )
-    deterministic: bool = True
+    deterministic: bool = spec_field(
+        True,
+        doc="reproducible kernels: cuDNN without autotuning, and on CUDA torch's deterministic algorithms "
+        "(CUBLAS_WORKSPACE_CONFIG=:4096:8 when unset); CPU kernels are deterministic either way",
+    )
+    threads: int | None = spec_field(
+        None,
+        ge=1,
+        doc="intra-op CPU threads this cell trains and is measured with; null = the CPUs of the process that "
+        "launches the run (sequential, --workers and submitit alike), so a cell's numbers never depend on how it "
+        "was scheduled",
+    )
 
 
 @dataclass(frozen=True)

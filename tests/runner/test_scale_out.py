@@ -57,14 +57,9 @@ def suite_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(suite_file, tmp_path_factory):
-    """A sequential run with one CPU thread, like each of two workers on this 2-core machine (threads=1)."""
+    """A sequential run launched with one CPU thread, as the parallel runs below are (threads=1, cpus_per_task=1)."""
     results = tmp_path_factory.mktemp("ref") / "res"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        summary = run_suite(load_suite(suite_file), results, device="cpu")
-    finally:
-        torch.set_num_threads(threads)
+    summary = run_suite(load_suite(suite_file), results, device="cpu", threads=1)
     assert len(summary.done) == N_CELLS
     return results
 
@@ -404,3 +399,60 @@ def test_status_reports_done_failed_running_unfinished_and_pending(suite_file, r
     console.print(status_table(rows, title="par"))
     rendered = console.export_text()
     assert "unfinished" in rendered and failed.cell_id in rendered and "1/3" in rendered
+
+
+SCHEDULING = """
+name: sched
+data: {dataset: mnist_digits, T: 2, train_subset: 200, test_subset: 100}
+# one conv layer: its weight gradients are reductions that the thread count splits differently (those of an mlp
+# this small are not split at all, so an mlp would pass with threads split among the workers too)
+model: {name: conv, depth: 1, channels: [8], fc_width: 0, neuron: {theta_init: 0.5}}
+train: {epochs: 1, batch_size: 25, lr: 0.01}
+noise:
+  sweeps:
+    - {kind: gaussian, levels: [0, 0.3]}
+matrix:
+  variant: [stl, sl]
+"""
+TIMINGS = {"train_time_s", "train_samples_per_s", "peak_memory_mib"}  # what may differ between two runs
+
+
+def measured(results: Path, suite: str = "sched") -> tuple[dict[str, dict], dict[str, int]]:
+    """cell folder -> its metrics (without timings), noise rows and layer rows; cell folder -> provenance threads."""
+    numbers, threads = {}, {}
+    for cell in sorted(p for p in (results / suite).iterdir() if (p / "done.json").exists()):
+        metrics = json.loads((cell / "metrics.json").read_text())
+        numbers[cell.name] = {
+            "metrics": {k: v for k, v in metrics.items() if k not in TIMINGS},
+            "noise": json.loads((cell / "noise.json").read_text()),
+            "layers": json.loads((cell / "layers.json").read_text()),
+        }
+        threads[cell.name] = json.loads((cell / "provenance.json").read_text())["num_threads"]
+    return numbers, threads
+
+
+@pytest.mark.slow
+def test_a_cell_has_the_same_numbers_however_the_suite_is_scheduled(tmp_path, capsys):
+    pytest.importorskip("submitit")
+    from snnbench.runner.threads import launch_threads
+    from tests.stores import run_in_process
+
+    suite = tmp_path / "sched.yaml"
+    suite.write_text(SCHEDULING)
+    runs = {"sequential": (), "workers": ("--workers", "2"), "submitit": ("--launcher", "submitit-local")}
+    numbers, threads = {}, {}
+    for name, options in runs.items():
+        code, _, err = run_in_process(capsys, "run", suite, "--results", tmp_path / name, "--device", "cpu", *options)
+        assert code == 0, err
+        assert err.count("note: 2 CPU workers x") == (name == "workers"), err  # oversubscribed: said once
+        numbers[name], threads[name] = measured(tmp_path / name)
+    sequential = numbers["sequential"]
+    assert len(sequential) == 2 and all(len(c["noise"]) == 2 for c in sequential.values())
+    assert {"test_acc", "test_loss", "train_acc", "firing_rate", "sops_per_sample", "est_energy_uj_per_sample"} <= set(
+        next(iter(sequential.values()))["metrics"]
+    )
+    # bit-identical: every metric, noise row and layer row
+    assert numbers["workers"] == sequential
+    assert numbers["submitit"] == sequential
+    assert set(threads["sequential"].values()) == {launch_threads()}
+    assert threads["workers"] == threads["submitit"] == threads["sequential"]
