@@ -8,12 +8,19 @@ import sys
 
 import pytest
 
-SCRIPT = "from snnbench.runner.heap import keep_heap; print(keep_heap()); print(keep_heap())"
+from tests.conftest import REPO
+
+# heap.py alone (it imports only the standard library), without importing torch: a fresh process per setting
+SCRIPT = (
+    "import importlib.util as u, sys; s = u.spec_from_file_location('heap', sys.argv[1]); m = u.module_from_spec(s); "
+    "s.loader.exec_module(m); print(m.keep_heap()); print(m.keep_heap())"
+)
+HEAP = str(REPO / "snnbench" / "runner" / "heap.py")
 
 
 def heap_line(env: dict[str, str]) -> list[str]:
     clean = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MALLOC_")}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env={**clean, **env}, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", SCRIPT, HEAP], env={**clean, **env}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from snnbench import seeds
+from snnbench import machine, seeds
 from snnbench.results import provenance
 from snnbench.results.store import CellStore
 from snnbench.runner import cell as cell_module
@@ -32,7 +32,7 @@ def spec(threads: int | None = None) -> CellSpec:
 @pytest.fixture
 def cpus(monkeypatch):
     """This process may use 8 CPUs."""
-    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     return 8
 
 
