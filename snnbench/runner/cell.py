@@ -38,8 +38,8 @@ from snnbench.results.noise import read_noise_rows, row_key, write_noise_rows
 from snnbench.results.store import LAYERS, CellStore, ResultsStore
 from snnbench.runner.heap import keep_heap
 from snnbench.runner.progress import Progress
-from snnbench.runner.threads import cell_threads, recorded_threads, use_threads
-from snnbench.seeds import seed_everything, set_deterministic_algorithms
+from snnbench.runner.threads import recorded_threads, use_cell_settings
+from snnbench.seeds import seed_everything
 from snnbench.suite import Cell, Suite, cell_id_of, spec_to_dict
 from snnbench.train import fit, parameter_counts
 
@@ -284,10 +284,8 @@ def missing_measurements(cell: Cell, store: CellStore) -> MissingMeasurements:
 def prepare(cell: Cell, device: torch.device, threads: int | None, recorded: int | None = None) -> None:
     """Before a cell trains or is measured: its thread count (:func:`snnbench.runner.threads.cell_threads`), its
     determinism settings and its seed."""
-    spec = cell.spec
-    use_threads(cell_threads(spec, threads, recorded))
-    set_deterministic_algorithms(device, spec.train.deterministic)
-    seed_everything(spec.seed, spec.train.deterministic)
+    use_cell_settings(cell.spec, device, threads, recorded)
+    seed_everything(cell.spec.seed, cell.spec.train.deterministic)
 
 
 def complete_cell(

@@ -23,8 +23,8 @@ from snnbench.results import load_model
 from snnbench.results.noise import CellBusy, NoiseKey, read_noise_rows, row_key, write_noise_rows
 from snnbench.results.store import SPEC, CellStore, DamagedFile, ResultsStore, damaged
 from snnbench.runner.device import resolve_device
-from snnbench.runner.threads import cell_threads, launch_threads, recorded_threads, restores_threads, use_threads
-from snnbench.seeds import deterministic_cublas, set_deterministic_algorithms
+from snnbench.runner.threads import launch_threads, recorded_threads, restores_threads, use_cell_settings
+from snnbench.seeds import deterministic_cublas
 from snnbench.suite import CellSpec, build_spec, spec_to_dict
 from snnbench.suite.schema import TRAINING_SECTIONS, NoiseSpec
 
@@ -161,8 +161,7 @@ def eval_results(
             else:
                 report(cell, "no_sweeps", why=_no_sweeps_reason(spec, kind))
             continue
-        use_threads(cell_threads(spec, threads, recorded_threads(cell)))
-        set_deterministic_algorithms(torch_device, spec.train.deterministic)
+        use_cell_settings(spec, torch_device, threads, recorded_threads(cell))
         try:
             model = load_model(cell.path, torch_device)
         except DamagedFile as exc:

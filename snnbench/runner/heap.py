@@ -39,10 +39,11 @@ def keep_heap() -> str:
     global _applied
     if _applied is not None:
         return _applied
+    user = _user_settings()
     if os.environ.get("SNNBENCH_HEAP", "").strip().lower() == "system":
         _applied = "system default (SNNBENCH_HEAP=system)"
-    elif _user_settings():
-        _applied = f"system, with the user's {', '.join(sorted(_user_settings()))}"
+    elif user:
+        _applied = f"system, with the user's {', '.join(sorted(user))}"
     elif not sys.platform.startswith("linux"):
         _applied = "system default (not glibc)"
     else:

@@ -20,6 +20,7 @@ import torch
 
 from snnbench.machine import cpu_count
 from snnbench.results.store import CellStore, DamagedFile
+from snnbench.seeds import set_deterministic_algorithms
 from snnbench.suite import Cell, CellSpec
 
 
@@ -47,6 +48,13 @@ def use_threads(threads: int) -> None:
     """Set torch's intra-op thread count of this process (before a cell trains or is measured)."""
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+def use_cell_settings(spec: CellSpec, device: torch.device, launch: int | None, recorded: int | None) -> None:
+    """Before a cell trains or is measured: its thread count (:func:`cell_threads`) and its determinism settings
+    (:func:`snnbench.seeds.set_deterministic_algorithms`)."""
+    use_threads(cell_threads(spec, launch, recorded))
+    set_deterministic_algorithms(device, spec.train.deterministic)
 
 
 P = ParamSpec("P")

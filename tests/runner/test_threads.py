@@ -137,8 +137,13 @@ def store(trained, tmp_path):
 
 
 def spy(monkeypatch, module):
+    """The thread count each cell is given by ``module`` (its settings are not applied)."""
     calls = []
-    monkeypatch.setattr(module, "use_threads", calls.append)
+    monkeypatch.setattr(
+        module,
+        "use_cell_settings",
+        lambda spec, device, launch, recorded: calls.append(cell_threads(spec, launch, recorded)),
+    )
     return calls
 
 

@@ -117,8 +117,8 @@ def expected_calls(train: int | None = None, infer: int | None = None) -> Iterat
 
 @dataclass(frozen=True)
 class Decision:
-    """The path of one signature and why: ``how`` is ``measured``, ``recorded`` (this machine, earlier), ``policy``,
-    or ``too small`` (eager could not repay a compile). Times are per call, milliseconds."""
+    """The path of one signature and why: ``how`` is ``measured``, ``recorded`` (this machine, earlier) or ``too
+    small`` (eager could not repay a compile). Times are per call, milliseconds."""
 
     path: str
     how: str
@@ -128,9 +128,9 @@ class Decision:
 
 
 _lock = threading.Lock()
-_decisions: dict[tuple[str, int], Decision] = {}  # (signature, CPU threads) -> decision, this process
+_decisions: dict[tuple[str, int, int], Decision] = {}  # (signature, CPU threads, expected calls) -> decision
 _used: dict[str, str] = {}  # signature -> path, since reset_paths_used()
-_disk: dict | None = None  # the cache file's entry for this machine, loaded once
+_disk: dict[str, dict] = {}  # machine key -> its entry of the cache file, loaded once per process
 
 
 def reset_paths_used() -> None:
@@ -170,9 +170,6 @@ def _read_cache() -> dict:
 
 
 def _machine_entry(machine: str) -> dict:
-    global _disk
-    if _disk is None:
-        _disk = {}
     if machine not in _disk:
         entry = _read_cache().get(machine)
         _disk[machine] = entry if isinstance(entry, dict) else {}
@@ -265,7 +262,6 @@ def _decide(signature: str, device: torch.device, trial: Callable[[bool], None],
 
 
 def forget_decisions() -> None:
-    """Drop this process's decisions and the loaded cache entry (tests; a changed thread count)."""
-    global _disk
+    """Drop this process's decisions and the loaded cache entries (tests: a later process)."""
     _decisions.clear()
-    _disk = None
+    _disk.clear()

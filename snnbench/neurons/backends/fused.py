@@ -505,14 +505,18 @@ class FusedLIFMaxPool2d(torch.autograd.Function):
         return (gx if need_x else None), (g_theta if need_theta else None), None
 
 
+def _pool_steps(spikes: Tensor, dtype: torch.dtype) -> Tensor:
+    """``max_pool2d(·, 2)`` of every step of ``[T, B, C, H, W]`` spikes, in ``dtype``."""
+    T, B = spikes.shape[:2]
+    return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B)).to(dtype)
+
+
 def _lif_pool_eager(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
     """The eager path: the fused LIF on channels-last input (the layout the compiled kernels use, so the threshold
     gradient is summed in the same order), then ``max_pool2d``."""
-    T, B = x_seq.shape[:2]
     if not _channels_last_5d(x_seq):
         x_seq = x_seq.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
-    spikes = _lif_any_layout(x_seq, theta, p, compiled=False)
-    return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B)).to(x_seq.dtype)
+    return _pool_steps(_lif_any_layout(x_seq, theta, p, compiled=False), x_seq.dtype)
 
 
 def _lif_pool(x_seq: Tensor, theta: Tensor, p: LIFParameters, compiled: bool) -> Tensor:
@@ -546,9 +550,7 @@ def lif_maxpool2d(x_seq: Tensor, theta: Tensor, p: LIFParameters) -> Tensor:
         and torch.broadcast_shapes(tuple(theta.shape), tuple(x_seq.shape[2:])) == tuple(x_seq.shape[2:])
     )
     if not poolable:
-        T, B = x_seq.shape[:2]
-        spikes = lif_multistep_fused(x_seq, theta, p)
-        return torch.nn.functional.max_pool2d(spikes.flatten(0, 1), 2).unflatten(0, (T, B)).to(x_seq.dtype)
+        return _pool_steps(lif_multistep_fused(x_seq, theta, p), x_seq.dtype)
     return _lif_pool(x_seq, theta, p, _use_compiled("lif_pool", _lif_pool, x_seq, theta, p))
 
 
